@@ -1,0 +1,145 @@
+"""Genotypes: the discrete cells DARTS derives from its architecture weights, and their YAML files.
+
+A cell has two inputs (nodes 0 and 1: the outputs of the two previous cells) and `n` intermediate nodes 2..n+1.
+Each intermediate node sums two operations, each applied to one earlier node; the cell outputs the concatenation
+of the nodes listed in `concat`. A genotype holds one normal and one reduction cell. The file format is documented
+in docs/genotypes.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import UserError
+from .ops import PRIMITIVES
+
+Edge = tuple[str, int]  # (operation name, index of the input node)
+
+
+@dataclass(frozen=True)
+class Genotype:
+    normal: tuple[Edge, ...]
+    normal_concat: tuple[int, ...]
+    reduce: tuple[Edge, ...]
+    reduce_concat: tuple[int, ...]
+    name: str = ""
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def nodes(self) -> int:
+        return len(self.normal) // 2
+
+    def validate(self, where: str = "genotype") -> None:
+        """Raise UserError naming the first problem: unknown op, bad input index, wrong edge count or concat."""
+        for cell in ("normal", "reduce"):
+            edges, concat = getattr(self, cell), getattr(self, cell + "_concat")
+            if len(edges) == 0 or len(edges) % 2:
+                raise UserError(f"{where}: '{cell}' has {len(edges)} edges; a cell needs exactly 2 per "
+                                f"intermediate node (8 for the usual 4 nodes)")
+            if len(edges) != len(self.normal):
+                raise UserError(f"{where}: 'normal' has {len(self.normal)} edges but 'reduce' has {len(edges)}; "
+                                f"both cells need the same number of nodes")
+            for k, edge in enumerate(edges):
+                if not (isinstance(edge, (list, tuple)) and len(edge) == 2):
+                    raise UserError(f"{where}: {cell} edge {k} is {edge!r}; write each edge as [operation, input]")
+                op, src = edge
+                node = 2 + k // 2
+                if op not in PRIMITIVES or op == "none":
+                    valid = ", ".join(p for p in PRIMITIVES if p != "none")
+                    raise UserError(f"{where}: {cell} edge {k} uses unknown operation {op!r}; valid: {valid}")
+                if not isinstance(src, int) or isinstance(src, bool) or not 0 <= src < node:
+                    raise UserError(f"{where}: {cell} edge {k} (node {node}) takes input {src!r}; "
+                                    f"node {node} may only take inputs 0..{node - 1}")
+            last = 1 + len(edges) // 2
+            if not concat or any(not isinstance(c, int) or not 0 <= c <= last for c in concat):
+                raise UserError(f"{where}: {cell}_concat {list(concat)!r} must list node indices in 0..{last}")
+
+    # --- YAML ---
+    def to_dict(self) -> dict:
+        out = {"name": self.name} if self.name else {}
+        for cell in ("normal", "reduce"):
+            out[cell] = [[op, src] for op, src in getattr(self, cell)]
+            out[cell + "_concat"] = list(getattr(self, cell + "_concat"))
+        if self.meta:
+            out["meta"] = dict(self.meta)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "genotype") -> Genotype:
+        if not isinstance(d, dict):
+            raise UserError(f"{where}: expected a mapping with keys normal, normal_concat, reduce, reduce_concat")
+        missing = [k for k in ("normal", "reduce") if k not in d]
+        if missing:
+            raise UserError(f"{where}: missing key(s) {', '.join(missing)}; see docs/genotypes.md for the format")
+        known = {"name", "normal", "normal_concat", "reduce", "reduce_concat", "meta"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(sorted(known))}")
+        for cell in ("normal", "reduce"):
+            if not isinstance(d[cell], list):
+                raise UserError(f"{where}: '{cell}' must be a list of [operation, input] pairs")
+        n = len(d["normal"]) // 2
+        default_concat = list(range(2, 2 + n))
+        g = cls(
+            normal=tuple(tuple(e) if isinstance(e, list) else e for e in d["normal"]),
+            normal_concat=tuple(d.get("normal_concat", default_concat)),
+            reduce=tuple(tuple(e) if isinstance(e, list) else e for e in d["reduce"]),
+            reduce_concat=tuple(d.get("reduce_concat", default_concat)),
+            name=str(d.get("name", "")),
+            meta=dict(d.get("meta") or {}),
+        )
+        g.validate(where)
+        return g
+
+    def save(self, path: Path | str) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = "# darts-nexp genotype: each edge is [operation, input node]; two edges per intermediate node\n"
+        text += yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> Genotype:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"genotype file {path} not found; pass a file from genotypes/ or one written by search.py")
+        try:
+            d = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); see docs/genotypes.md")
+        return cls.from_dict(d, where=str(path))
+
+
+def derive_genotype(alpha_normal, alpha_reduce, nodes: int = 4, name: str = "", meta: dict | None = None) -> Genotype:
+    """The argmax genotype of DARTS (section 2.4 of the paper).
+
+    Each alpha is (edges, len(PRIMITIVES)), rows ordered node by node (node 2's 2 edges, node 3's 3, ...). For each
+    node, incoming edges are ranked by their strongest non-`none` softmax weight and the top two are kept, each
+    with its strongest non-`none` operation.
+    """
+    none = PRIMITIVES.index("none")
+
+    def parse(alpha) -> tuple[Edge, ...]:
+        w = np.asarray(alpha, dtype=np.float64)
+        w = np.exp(w - w.max(axis=1, keepdims=True))
+        w = w / w.sum(axis=1, keepdims=True)
+        w[:, none] = -np.inf
+        expected = sum(range(2, 2 + nodes))
+        assert w.shape == (expected, len(PRIMITIVES)), f"alpha shape {w.shape}, expected {(expected, len(PRIMITIVES))}"
+        edges, start = [], 0
+        for i in range(nodes):
+            rows = w[start:start + i + 2]
+            # stable sort: ties keep the lower input index first
+            best = sorted(range(i + 2), key=lambda j: -rows[j].max())[:2]
+            edges += [(PRIMITIVES[int(rows[j].argmax())], j) for j in best]
+            start += i + 2
+        return tuple(edges)
+
+    concat = tuple(range(2, 2 + nodes))
+    return Genotype(parse(alpha_normal), concat, parse(alpha_reduce), concat, name=name, meta=dict(meta or {}))

@@ -1,0 +1,111 @@
+"""The DARTS operation set (Liu et al., 2018, "DARTS: Differentiable Architecture Search", section 3.1).
+
+`OPS` maps each primitive's name to a builder `(C, stride, affine) -> nn.Module` that keeps the channel count C and
+divides the spatial size by `stride` (rounding up, so odd sizes such as 267x275 work). The supernet builds its
+mixed operations from this table with `affine=False`; the final network builds its cells from it with `affine=True`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRIMITIVES = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+POOLING = ("max_pool_3x3", "avg_pool_3x3")
+
+
+class Zero(nn.Module):
+    """The `none` op: a zero map at the output resolution."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x):
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class ReLUConvBN(nn.Sequential):
+    def __init__(self, C_in: int, C_out: int, kernel_size: int, stride: int, padding: int, affine: bool = True):
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_out, kernel_size, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class DilConv(nn.Sequential):
+    """ReLU, depthwise conv (optionally dilated), pointwise conv, BN."""
+
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation, affine=True):
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, kernel_size, stride, padding, dilation=dilation, groups=C_in, bias=False),
+            nn.Conv2d(C_in, C_out, 1, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two DilConv blocks without dilation; only the first one strides."""
+
+    def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True):
+        super().__init__(
+            DilConv(C_in, C_in, kernel_size, stride, padding, 1, affine),
+            DilConv(C_in, C_out, kernel_size, 1, padding, 1, affine),
+        )
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution without losing every other pixel: two stride-2 1x1 convs, the second one shifted by a pixel.
+
+    The shifted path is padded on the bottom and right first, so both paths give ceil(H/2) x ceil(W/2) for odd
+    sizes too (the reference slices `x[:, :, 1:, 1:]` and breaks there).
+    """
+
+    def __init__(self, C_in: int, C_out: int, affine: bool = True):
+        super().__init__()
+        assert C_out % 2 == 0, "FactorizedReduce needs an even number of output channels"
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def forward(self, x):
+        x = self.relu(x)
+        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+def _skip(C, stride, affine):
+    return nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine)
+
+
+OPS = {
+    "none": lambda C, stride, affine: Zero(stride),
+    "max_pool_3x3": lambda C, stride, affine: nn.MaxPool2d(3, stride=stride, padding=1),
+    "avg_pool_3x3": lambda C, stride, affine: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False),
+    "skip_connect": _skip,
+    "sep_conv_3x3": lambda C, stride, affine: SepConv(C, C, 3, stride, 1, affine),
+    "sep_conv_5x5": lambda C, stride, affine: SepConv(C, C, 5, stride, 2, affine),
+    "dil_conv_3x3": lambda C, stride, affine: DilConv(C, C, 3, stride, 2, 2, affine),
+    "dil_conv_5x5": lambda C, stride, affine: DilConv(C, C, 5, stride, 4, 2, affine),
+}
+assert tuple(OPS) == PRIMITIVES
+
+
+def create_op(name: str, C: int, stride: int, affine: bool) -> nn.Module:
+    if name not in OPS:
+        raise ValueError(f"unknown operation {name!r}; valid operations are {', '.join(PRIMITIVES)}")
+    return OPS[name](C, stride, affine)
