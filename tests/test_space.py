@@ -1,0 +1,98 @@
+"""The search space: every op keeps channels and rounds odd sizes up; genotype files round-trip and fail clearly."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from darts_nexp.errors import UserError
+from darts_nexp.space import PRIMITIVES, Genotype, create_op, plan_cells, reduction_layers
+from darts_nexp.space.skeleton import Stem
+
+GENOTYPE_FILES = sorted(Path(__file__).resolve().parents[1].glob("genotypes/*.yaml"))
+
+
+@pytest.mark.parametrize("name", PRIMITIVES)
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [(16, 16), (267, 275), (9, 8)])
+def test_op_keeps_channels_and_divides_size(name, stride, size):
+    op = create_op(name, 6, stride, affine=True)
+    y = op(torch.randn(2, 6, *size))
+    assert y.shape == (2, 6, -(-size[0] // stride), -(-size[1] // stride))
+
+
+def test_unknown_op_lists_choices():
+    with pytest.raises(ValueError, match="sep_conv_3x3"):
+        create_op("conv_7x7", 4, 1, True)
+
+
+def test_plan_cells_reductions_and_channels():
+    specs = plan_cells(layers=8, C=16, stem="cifar")
+    assert [s.index for s in specs if s.reduction] == [2, 5] == list(reduction_layers(8))
+    assert specs[0].C_pp == specs[0].C_p == 48
+    assert specs[3].reduction_prev and specs[3].C == 32
+    assert specs[-1].C_out == 4 * 64
+    im = plan_cells(layers=14, C=48, stem="imagenet")
+    assert im[0].reduction_prev and im[0].C_pp == 48  # stem s0 is at twice the resolution of s1
+    assert [s.index for s in im if s.reduction] == [4, 9]
+
+
+@pytest.mark.parametrize("style,factor", [("cifar", 1), ("imagenet", 8)])
+def test_stem_resolution(style, factor):
+    s0, s1 = Stem(style, in_chans=1, C=8)(torch.randn(1, 1, 267, 275))
+    assert s1.shape[-2:] == (-(-267 // factor), -(-275 // factor))
+
+
+@pytest.mark.parametrize("path", GENOTYPE_FILES, ids=lambda p: p.name)
+def test_genotype_files_round_trip(path, tmp_path):
+    g = Genotype.load(path)
+    assert g.nodes == 4 and g.name
+    assert Genotype.load(g.save(tmp_path / "g.yaml")) == g
+
+
+def test_published_darts_v2_matches_the_paper():
+    g = Genotype.load(Path(__file__).resolve().parents[1] / "genotypes/darts_v2.yaml")
+    assert g.normal[-1] == ("dil_conv_3x3", 2)
+    assert g.reduce[:2] == (("max_pool_3x3", 0), ("max_pool_3x3", 1))
+    assert g.normal_concat == g.reduce_concat == (2, 3, 4, 5)
+
+
+GOOD = "normal: [[sep_conv_3x3, 0], [sep_conv_3x3, 1], [skip_connect, 0], [sep_conv_3x3, 2]]\n" \
+       "reduce: [[max_pool_3x3, 0], [max_pool_3x3, 1], [skip_connect, 2], [avg_pool_3x3, 0]]\n"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("normal: [[conv_9x9, 0], [sep_conv_3x3, 1]]\nreduce: [[max_pool_3x3, 0], [max_pool_3x3, 1]]",
+     "unknown operation 'conv_9x9'"),
+    ("normal: [[none, 0], [sep_conv_3x3, 1]]\nreduce: [[max_pool_3x3, 0], [max_pool_3x3, 1]]",
+     "unknown operation 'none'"),
+    ("normal: [[sep_conv_3x3, 2], [sep_conv_3x3, 1]]\nreduce: [[max_pool_3x3, 0], [max_pool_3x3, 1]]",
+     "node 2 may only take inputs 0..1"),
+    ("normal: [[sep_conv_3x3, 0], [sep_conv_3x3, 1], [skip_connect, 0]]\nreduce: []", "3 edges"),
+    ("normal: [[sep_conv_3x3, 0], [sep_conv_3x3, 1]]\nreduce: [[max_pool_3x3, 0], [max_pool_3x3, 1], "
+     "[skip_connect, 2], [avg_pool_3x3, 0]]", "same number of nodes"),
+    ("normal: [[sep_conv_3x3, 0], [sep_conv_3x3, 1]]", "missing key"),
+    (GOOD + "extra: 1\n", "unknown key"),
+    (GOOD + "normal_concat: [2, 9]\n", "normal_concat"),
+    ("normal: [sep_conv_3x3, 0\n", "not valid YAML"),
+    ("- just\n- a list\n", "expected a mapping"),
+    ("normal: [[sep_conv_3x3], [sep_conv_3x3, 1]]\nreduce: [[max_pool_3x3, 0], [max_pool_3x3, 1]]",
+     "write each edge as"),
+])
+def test_malformed_genotype_names_file_and_problem(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message) as e:
+        Genotype.load(path)
+    assert str(path) in str(e.value)
+
+
+def test_valid_genotype_without_concat_defaults_to_all_nodes(tmp_path):
+    path = tmp_path / "two_nodes.yaml"
+    path.write_text(GOOD)
+    g = Genotype.load(path)
+    assert g.nodes == 2 and g.normal_concat == (2, 3)
+
+
+def test_missing_genotype_file(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        Genotype.load(tmp_path / "nope.yaml")
