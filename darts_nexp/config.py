@@ -162,7 +162,7 @@ def _cli_value(text: str):
 
 
 def build_parser(cls, description: str, extra=None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", metavar="FILE", help="YAML config file (defaults < file < command line)")
     if extra:
         extra(parser)

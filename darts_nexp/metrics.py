@@ -1,12 +1,19 @@
-"""Scores and ROC AUC, the contest metric. AUC comes from scikit-learn."""
+"""Scores, ROC AUC (the contest metric) and operating thresholds. AUC and the ROC curve come from scikit-learn.
+
+See docs/metrics.md for what each number means and how to pick a threshold for a production line.
+"""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from .errors import UserError
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -39,3 +46,114 @@ def predict(model: torch.nn.Module, batches) -> tuple[float, np.ndarray, np.ndar
     labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
     n_known = int((labels >= 0).sum())
     return (sum(losses) / n_known if n_known else math.nan), scores, labels
+
+
+# --- Operating points: a model flags a part as defective when its defect score is >= a threshold. ---
+
+def roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) at every distinct score, from "flag nothing" to "flag everything".
+
+    scikit-learn's first threshold is +inf (flag nothing); it is replaced by the next float above the highest
+    score, which flags nothing as well and stays a finite number that JSON can hold.
+    """
+    fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
+    thresholds = thresholds.astype(np.float64)
+    thresholds[0] = np.nextafter(float(np.max(scores)), np.inf)
+    return fpr, tpr, thresholds
+
+
+def youden_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The threshold that maximises Youden's J = TPR - FPR (the ROC point farthest above the diagonal)."""
+    fpr, tpr, thresholds = roc(labels, scores)
+    return float(thresholds[np.argmax(tpr - fpr)])
+
+
+def cost_threshold(labels: np.ndarray, scores: np.ndarray, cost_ratio: float) -> float:
+    """The threshold of least total cost on these images, where a missed defect costs `cost_ratio` times a
+    rejected good part: cost = cost_ratio * missed defects + rejected good parts. Ties go to the higher threshold."""
+    labels = np.asarray(labels)
+    fpr, tpr, thresholds = roc(labels, scores)
+    n_defect, n_good = int((labels == 1).sum()), int((labels == 0).sum())
+    cost = cost_ratio * (1 - tpr) * n_defect + fpr * n_good
+    return float(thresholds[np.argmin(cost)])
+
+
+def fpr_threshold(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> float:
+    """The lowest threshold (most defects caught) that rejects at most `max_fpr` of the good parts."""
+    fpr, _, thresholds = roc(labels, scores)
+    return float(thresholds[fpr <= max_fpr + 1e-12][-1])
+
+
+def check_threshold_options(cost_ratio: float | None, max_fpr: float | None) -> None:
+    """Raise UserError unless at most one threshold option is set, and within its range."""
+    if cost_ratio is not None and max_fpr is not None:
+        raise UserError("pass either threshold_cost_ratio or threshold_max_fpr, not both")
+    if cost_ratio is not None and cost_ratio <= 0:
+        raise UserError(f"threshold_cost_ratio must be > 0 (got {cost_ratio})")
+    if max_fpr is not None and not 0 <= max_fpr < 1:
+        raise UserError(f"threshold_max_fpr must be in [0, 1) (got {max_fpr})")
+
+
+def choose_threshold(labels: np.ndarray, scores: np.ndarray, cost_ratio: float | None = None,
+                     max_fpr: float | None = None) -> dict:
+    """{"value", "method"}: the least-cost threshold for a cost ratio, the threshold of a largest tolerated FPR, or
+    by default Youden's J; 0.5 when the labels hold only one class, since no ROC point can then be told from another.
+    """
+    if len(np.unique(labels)) < 2:
+        return {"value": 0.5, "method": "default (one class only)"}
+    if cost_ratio is not None:
+        return {"value": cost_threshold(labels, scores, cost_ratio), "method": f"cost_ratio={cost_ratio:g}"}
+    if max_fpr is not None:
+        return {"value": fpr_threshold(labels, scores, max_fpr), "method": f"max_fpr={max_fpr:g}"}
+    return {"value": youden_threshold(labels, scores), "method": "youden"}
+
+
+def confusion_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Counts and rates of the decision `score >= threshold` (defect = positive); a rate with no cases is NaN."""
+    labels = np.asarray(labels)
+    flagged = np.asarray(scores) >= threshold
+    tp = int((flagged & (labels == 1)).sum())
+    fp = int((flagged & (labels == 0)).sum())
+    fn = int((~flagged & (labels == 1)).sum())
+    tn = int((~flagged & (labels == 0)).sum())
+
+    def ratio(a: int, b: int) -> float:
+        return a / b if b else math.nan
+
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    return {"accuracy": ratio(tp + tn, len(labels)), "precision": precision, "recall": recall,
+            "f1": ratio(2 * tp, 2 * tp + fp + fn), "fpr": ratio(fp, fp + tn),
+            "tp": tp, "fp": fp, "tn": tn, "fn": fn}
+
+
+def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> float:
+    """The highest share of defects caught by any threshold that rejects at most `max_fpr` of the good parts."""
+    if len(np.unique(labels)) < 2:
+        return math.nan
+    fpr, tpr, _ = roc(labels, scores)
+    return float(tpr[fpr <= max_fpr + 1e-12].max())
+
+
+def plot_roc(labels: np.ndarray, scores: np.ndarray, path, title: str = "ROC",
+             threshold: float | None = None) -> None:
+    """Save the ROC curve with its AUC in the legend (and the operating point of `threshold`) as an image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fpr, tpr, _ = roc(labels, scores)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, lw=2, label=f"AUC = {auc(labels, scores):.4f}")
+    ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1, label="chance")
+    if threshold is not None:
+        m = confusion_metrics(labels, scores, threshold)
+        ax.plot([m["fpr"]], [m["recall"]], "o", color="C3", label=f"threshold {threshold:.3g}")
+    ax.set(xlabel="false positive rate (good parts rejected)", ylabel="true positive rate (defects caught)",
+           title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)

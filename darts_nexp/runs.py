@@ -59,6 +59,15 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write a small file so that readers see the old or the new content, never half of it."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+    return path
+
+
 def load_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -66,7 +75,9 @@ def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file: torch raises several unrelated types
-        raise UserError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); it may be truncated: "
+        first = str(e).splitlines()[0][:100] if str(e) else ""
+        raise UserError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}); it is not a darts-nexp "
+                        f"checkpoint, or it is truncated: "
                         f"delete it and resume from an earlier run, or start a new run")
 
 

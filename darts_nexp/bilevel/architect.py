@@ -1,0 +1,102 @@
+"""Architecture gradients of DARTS (Liu et al., 2018, section 2.3, eqs. 3-8).
+
+DARTS solves  min_alpha L_val(w*(alpha), alpha)  s.t.  w*(alpha) = argmin_w L_train(w, alpha)  and approximates
+w*(alpha) by one virtual step of the weight optimiser (SGD with momentum mu and weight decay lambda, learning rate eta):
+
+    w' = w - eta * (mu * buf + dL_train(w, alpha)/dw + lambda * w)                                  (virtual step)
+
+First order (eta = 0) uses  grad_alpha = dL_val(w, alpha)/dalpha.
+Second order (unrolled) differentiates through the virtual step:
+
+    grad_alpha = dL_val(w', alpha)/dalpha - eta * d2L_train(w, alpha)/dalpha dw . v,   v = dL_val(w', alpha)/dw'
+
+and the Hessian-vector product is a central finite difference with eps = 0.01 / ||v||:
+
+    d2L_train/dalpha dw . v  ~  (g+ - g-) / (2 eps),   g+- = dL_train(w +- eps v, alpha)/dalpha.
+
+Unlike the reference code, no model is ever copied: the virtual step and the two perturbations are applied in
+place to the live weights, which are saved once and restored bit for bit afterwards (BatchNorm statistics too), and
+the finite-difference passes ask autograd for alpha gradients only, so no weight gradient is computed there.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+class Architect:
+    """Adam on the alphas of `model`, which must expose `weights()`, `alphas()` and `forward(x) -> logits`.
+
+    order: "first" or "second". `loss_fn(logits, y)` defaults to cross-entropy.
+    """
+
+    def __init__(self, model: torch.nn.Module, order: str = "second", lr: float = 3e-4,
+                 betas: tuple[float, float] = (0.5, 0.999), weight_decay: float = 1e-3, loss_fn=F.cross_entropy):
+        if order not in ("first", "second"):
+            raise ValueError(f"unknown order {order!r}; valid orders are first, second")
+        self.model, self.order, self.loss_fn = model, order, loss_fn
+        self.optimizer = torch.optim.Adam(model.alphas(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+
+    def step(self, train_batch, val_batch, eta: float, weight_optimizer: torch.optim.SGD) -> float:
+        """One Adam step on the alphas; returns the validation loss it saw."""
+        loss, grads = self.gradient(train_batch, val_batch, eta, weight_optimizer)
+        for a, g in zip(self.model.alphas(), grads):
+            a.grad = g
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    def gradient(self, train_batch, val_batch, eta: float, weight_optimizer: torch.optim.SGD):
+        """(validation loss, gradient of every alpha) for this order; weights and buffers end exactly as found.
+
+        The buffers (BatchNorm running statistics) are restored too, so that the extra forward passes of the
+        architecture step leave no trace on the network the weight step trains.
+        """
+        buffers = [b.detach().clone() for b in self.model.buffers()]
+        try:
+            if self.order == "first":
+                return self._loss_and_grad(val_batch, self.model.alphas())
+            return self.unrolled_grad(train_batch, val_batch, eta, weight_optimizer)
+        finally:
+            with torch.no_grad():
+                for b, saved in zip(self.model.buffers(), buffers):
+                    b.copy_(saved)
+
+    def _loss_and_grad(self, batch, wrt):
+        x, y = batch
+        loss = self.loss_fn(self.model(x), y)
+        return loss.item(), torch.autograd.grad(loss, wrt, allow_unused=True, materialize_grads=True)
+
+    def unrolled_grad(self, train_batch, val_batch, eta: float, weight_optimizer: torch.optim.SGD):
+        """(L_val(w'), second-order gradient of every alpha), with the weights restored exactly afterwards."""
+        weights, alphas = list(self.model.weights()), list(self.model.alphas())
+        group = weight_optimizer.param_groups[0]
+        mu, wd = group["momentum"], group["weight_decay"]
+        saved = [w.detach().clone() for w in weights]
+        try:
+            # 1. virtual step: w <- w - eta * (mu * buf + g + wd * w)
+            _, g = self._loss_and_grad(train_batch, weights)
+            with torch.no_grad():
+                step = list(torch._foreach_add(g, saved, alpha=wd))
+                for i, w in enumerate(weights):
+                    buf = weight_optimizer.state.get(w, {}).get("momentum_buffer")
+                    if buf is not None:
+                        step[i].add_(buf, alpha=mu)
+                torch._foreach_add_(weights, step, alpha=-eta)
+            del g, step
+            # 2. dL_val(w', alpha)/dalpha and v = dL_val(w', alpha)/dw' from one backward pass
+            loss, grads = self._loss_and_grad(val_batch, alphas + weights)
+            d_alpha, v = grads[:len(alphas)], grads[len(alphas):]
+            eps = 0.01 / torch.linalg.vector_norm(torch.stack(torch._foreach_norm(v))).item()
+            # 3. g+ and g- at w +- eps v: alpha gradients only
+            g_pm = []
+            for sign in (1.0, -1.0):
+                with torch.no_grad():
+                    torch._foreach_copy_(weights, saved)
+                    torch._foreach_add_(weights, v, alpha=sign * eps)
+                g_pm.append(self._loss_and_grad(train_batch, alphas)[1])
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(weights, saved)
+        scale = eta / (2 * eps)
+        return loss, [da - scale * (gp - gm) for da, gp, gm in zip(d_alpha, *g_pm)]

@@ -1,0 +1,125 @@
+"""Score a folder of images with a trained network: how new production images get their defect scores.
+
+    python -m darts_nexp.evaluate RUN_DIR_OR_CHECKPOINT --data-dir FOLDER [--out DIR] [--labels-csv CSV]
+                                  [--threshold T | --threshold-cost-ratio R | --threshold-max-fpr F]
+                                  [--device auto|cpu|cuda]
+
+The network, its input size and preprocessing all come from the checkpoint (best.pt of a run directory by default).
+Writes submission.csv (id,defect_score) for every image and, for the images whose label is known (class folders
+such as good/ and defect/, or --labels-csv), metrics.json, predictions.csv and roc.png, as train_final.py does.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..config import from_dict, parse_config
+from ..data import Batches, DataConfig, load_folder
+from ..data.layout import check_ids, read_labels
+from ..errors import UserError, cli_entry
+from ..final import create_final_network
+from ..final.report import write_report, write_submission
+from ..metrics import check_threshold_options, choose_threshold, predict
+from ..runs import load_checkpoint, pick_device
+
+
+@dataclass
+class EvaluateConfig:
+    data_dir: Optional[str] = field(default=None, metadata={"flag": "--data-dir", "help": "folder of images to score"})
+    labels_csv: Optional[str] = field(default=None, metadata={"help": "id,label CSV giving the images' labels"})
+    out: Optional[str] = field(default=None, metadata={"flag": "--out", "help": "output folder (default: a new "
+                                                                                  "eval-<folder>-<time> in the run)"})
+    device: str = field(default="auto", metadata={"flag": "--device", "help": "auto, cpu or cuda"})
+    batch_size: int = 64
+    threshold: Optional[float] = field(default=None, metadata={
+        "help": "fixed defect-score threshold (default: the one chosen when training)"})
+    threshold_cost_ratio: Optional[float] = field(default=None, metadata={
+        "help": "re-choose the threshold on the run's validation scores: least cost for this cost ratio"})
+    threshold_max_fpr: Optional[float] = field(default=None, metadata={
+        "help": "re-choose the threshold on the run's validation scores: at most this FPR"})
+
+    def validate(self) -> None:
+        if self.threshold is not None and (self.threshold_cost_ratio, self.threshold_max_fpr) != (None, None):
+            raise UserError("pass either --threshold or a --threshold-cost-ratio / --threshold-max-fpr, not both")
+        check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
+        if self.batch_size < 1:
+            raise UserError(f"--batch-size must be >= 1 (got {self.batch_size})")
+
+
+def find_checkpoint(path: str) -> Path:
+    """A checkpoint file as given, or the best (else last) checkpoint of a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise UserError(f"{path} holds no best.pt or last.pt; pass a run directory of train_final.py or a checkpoint")
+    return path
+
+
+def threshold_for(cfg: EvaluateConfig, ckpt: dict) -> dict:
+    if cfg.threshold is not None:
+        return {"value": cfg.threshold, "method": "fixed", "chosen_on": "command line"}
+    if (cfg.threshold_cost_ratio, cfg.threshold_max_fpr) != (None, None):
+        if "val" not in ckpt:
+            raise UserError("this checkpoint holds no validation scores to choose a threshold on; pass best.pt "
+                            "or a fixed --threshold")
+        labels, scores = ckpt["val"]["labels"].numpy(), ckpt["val"]["scores"].numpy()
+        return {**choose_threshold(labels, scores, cfg.threshold_cost_ratio, cfg.threshold_max_fpr),
+                "chosen_on": "validation"}
+    return ckpt.get("threshold") or {"value": 0.5, "method": "default", "chosen_on": "none"}
+
+
+def run(cfg: EvaluateConfig, checkpoint: str) -> dict:
+    """Score every image under cfg.data_dir; returns {"metrics": dict or None, "files": [paths], "out": Path}."""
+    if cfg.data_dir is None:
+        raise UserError("no images given; pass --data-dir FOLDER (a folder of .jpg/.png/.bmp images)")
+    ckpt_path = find_checkpoint(checkpoint)
+    ckpt = load_checkpoint(ckpt_path)
+    if not {"model", "model_args", "genotype", "data"} <= set(ckpt):
+        raise UserError(f"{ckpt_path} is not a checkpoint of train_final.py (it lacks the model or its settings); "
+                        f"pass best.pt or last.pt of a training run")
+    device = pick_device(cfg.device)
+    model = create_final_network(ckpt).to(device)
+    # The preprocessing the network was trained with (size, crop, channels); only the folder is new.
+    data_cfg = dataclasses.replace(from_dict(DataConfig, ckpt["data"], where=f"{ckpt_path} data"),
+                                   data_dir=cfg.data_dir, labels_csv=None, cache_dir=None)
+    images = load_folder(cfg.data_dir, data_cfg)
+    labels = images.labels
+    if cfg.labels_csv:
+        table = read_labels(Path(cfg.labels_csv))
+        check_ids(images.ids, table, "labels", Path(cfg.labels_csv))
+        labels = np.array([table.get(i, y) for i, y in zip(images.ids, labels)], dtype=np.int64)
+    _, scores, _ = predict(model, Batches(images, cfg.batch_size, device, shuffle=False, seed=0))
+    folder = Path(cfg.data_dir)
+    out = Path(cfg.out) if cfg.out else ckpt_path.parent / f"eval-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    threshold = threshold_for(cfg, ckpt)
+    info = {"images": str(folder), "checkpoint": str(ckpt_path)}
+    out.mkdir(parents=True, exist_ok=True)
+    metrics, files = write_report(out, images.ids, labels, scores, threshold, info, title=f"ROC ({folder.name})")
+    files.append(write_submission(out / "submission.csv", images.ids, scores))
+    flagged = int((scores >= threshold["value"]).sum())
+    print(f"scored {len(images)} images from {cfg.data_dir} with {ckpt_path}")
+    print(f"  threshold {threshold['value']:.4f} ({threshold['method']}): {flagged} flagged as defective")
+    if metrics is not None:
+        print(f"  {metrics['n_images']} labelled: AUC {metrics['auc']:.4f}, recall {metrics['recall']:.3f}, "
+              f"precision {metrics['precision']:.3f}")
+    for path in files:
+        print(f"  {path.name + ':':17s}{path}")
+    return {"metrics": metrics, "files": files, "out": out}
+
+
+def _positional(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT", help="run directory or checkpoint file")
+
+
+@cli_entry
+def main(argv=None) -> dict:
+    cfg, ns = parse_config(EvaluateConfig, argv, __doc__.splitlines()[0], "evaluate", extra=_positional)
+    return run(cfg, ns.checkpoint)

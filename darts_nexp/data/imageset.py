@@ -1,0 +1,163 @@
+"""Decoded images with their labels, ids and defect boxes: a dataset root, or any folder of images."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import UserError
+from .cache import Decoded, load_cached, region
+from .config import DataConfig
+from .layout import (LAYOUTS, Layout, check_ids, find_layout, list_class, list_images, match_layout, read_boxes,
+                     read_labels)
+
+log = logging.getLogger("darts_nexp.data")
+# Folder names that carry a label when scoring an arbitrary folder.
+GOOD_NAMES = {"good", "good_0", "good_all", "ok", "pass"}
+DEFECT_NAMES = {"defect", "bad_1", "bad", "ng", "fail"}
+
+
+@dataclass
+class ImageSet:
+    name: str
+    images: np.ndarray  # (N, C, H, W) uint8, possibly a read-only memmap or broadcast view
+    labels: np.ndarray  # (N,) int64: 1 defect, 0 good, -1 unknown
+    ids: list[str]  # file names without extension
+    boxes: np.ndarray  # (N, 4) float32 x1, y1, x2, y2 in resized-image pixels, NaN where none
+    digests: Optional[list[str]] = None  # sha1 of each file, for exact duplicates
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx, name: str) -> "ImageSet":
+        idx = np.sort(np.asarray(idx, dtype=np.int64))  # sorted: sequential reads from the memmap
+        digests = [self.digests[i] for i in idx] if self.digests is not None else None
+        return ImageSet(name, self.images[idx], self.labels[idx], [self.ids[i] for i in idx], self.boxes[idx], digests)
+
+
+@dataclass
+class Dataset:
+    """What a dataset root holds: the labelled training images and the test folder, if any."""
+    layout: Layout
+    train: ImageSet
+    test: Optional[ImageSet]  # labels -1 unless a labels CSV was given
+    labels_csv: Optional[Path]  # where the test labels came from
+    failed: list[list[str]]  # unreadable files [path, reason]
+    sizes: Counter  # "HxW" of the original images -> count
+
+
+def _scale_boxes(table: dict, ids: list[str], sizes: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    boxes = np.full((len(ids), 4), np.nan, dtype=np.float32)
+    oh, ow = cfg.image_size
+    for i, (name, (h, w)) in enumerate(zip(ids, sizes)):
+        if name not in table or h == 0:
+            continue
+        top, left, ch, cw = region(int(h), int(w), cfg)
+        x1, y1, x2, y2 = table[name]
+        sx, sy = ow / cw, oh / ch
+        boxes[i] = np.clip([(x1 - left) * sx, (y1 - top) * sy, (x2 - left) * sx, (y2 - top) * sy],
+                           0, [ow, oh, ow, oh])
+    return boxes
+
+
+def _imageset(name: str, dec: Decoded, rows: np.ndarray, labels, ids, boxes, cfg: DataConfig) -> ImageSet:
+    """Keep the readable ones among `rows` of the decoded array."""
+    rows = np.asarray(rows, dtype=np.int64)
+    keep = dec.ok[rows]
+    kept = rows[keep]
+    if len(kept) and (np.diff(kept) == 1).all():
+        images = dec.images[kept[0]: kept[-1] + 1]  # a slice stays a memmap: nothing is read yet
+    else:
+        images = dec.images[kept]
+    if cfg.channels == 3:
+        images = np.broadcast_to(images, (len(images), 3) + images.shape[2:])  # (N, 3, H, W), no copy
+    return ImageSet(name, images, np.asarray(labels, dtype=np.int64)[keep], [n for n, k in zip(ids, keep) if k],
+                    boxes[keep], [dec.digests[r] for r in rows[keep]])
+
+
+def data_root(cfg: DataConfig) -> Path:
+    """The dataset root, generating the synthetic set there first when needed."""
+    root = cfg.root()
+    if cfg.dataset == "synthetic":
+        from .synthetic import ensure  # here, so that `python -m darts_nexp.data.synthetic` imports it only once
+
+        ensure(cfg.synthetic, root)
+    return root
+
+
+def load_dataset(cfg: DataConfig) -> Dataset:
+    cfg.validate()
+    root = data_root(cfg)
+    layout = find_layout(root)
+    good, defect = list_class(layout.good), list_class(layout.defect)
+    test = list_images(layout.test) if layout.test else []
+    paths = good + defect + test
+    dec = load_cached(paths, root, cfg)
+    ids = [p.stem for p in paths]
+    n_train = len(good) + len(defect)
+    labels = [0] * len(good) + [1] * len(defect)
+
+    table = {}
+    if layout.boxes_csv:
+        table = read_boxes(layout.boxes_csv)
+        check_ids(ids[:n_train], table, "boxes", layout.boxes_csv)
+    boxes = _scale_boxes(table, ids, dec.sizes, cfg)
+    train = _imageset("train", dec, np.arange(n_train), labels, ids[:n_train], boxes[:n_train], cfg)
+
+    labels_csv = Path(cfg.labels_csv) if cfg.labels_csv else None
+    if labels_csv is None and cfg.dataset == "synthetic":
+        labels_csv = root / "test_labels.csv"
+    test_set = None
+    if test:
+        test_labels = [-1] * len(test)
+        if labels_csv is not None:
+            known = read_labels(labels_csv)
+            check_ids(ids[n_train:], known, "labels", labels_csv)
+            test_labels = [known.get(i, -1) for i in ids[n_train:]]
+            missing = test_labels.count(-1)
+            if missing:
+                log.warning(f"{missing} of {len(test)} test images have no row in {labels_csv}; "
+                            "they are left out of the labelled test")
+        test_set = _imageset("test", dec, np.arange(n_train, len(paths)), test_labels, ids[n_train:],
+                             boxes[n_train:], cfg)
+    elif labels_csv is not None and cfg.labels_csv:
+        raise UserError(f"--data.labels-csv {labels_csv} was given but {root} has no test folder "
+                        f"({root / LAYOUTS[layout.name][2]}); drop the option or add the folder")
+    sizes = Counter(f"{h}x{w}" for h, w in dec.sizes[dec.ok].tolist())
+    return Dataset(layout, train, test_set, labels_csv if test else None, dec.failed, sizes)
+
+
+def _folder_label(path: Path, folder: Path) -> int:
+    for part in reversed(path.relative_to(folder).parts[:-1]):
+        if part.lower() in GOOD_NAMES:
+            return 0
+        if part.lower() in DEFECT_NAMES:
+            return 1
+    return -1
+
+
+def load_folder(path, cfg: DataConfig) -> ImageSet:
+    """Every image under `path` (a dataset root or any folder); labels from class folder names, else -1."""
+    cfg.validate()
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"folder {folder} not found; pass a folder of images (.jpg, .png, .bmp)")
+    if match_layout(folder) is not None:
+        ds = load_dataset(dataclasses.replace(cfg, dataset="nexperia", data_dir=str(folder)))
+        parts = [ds.train] + ([ds.test] if ds.test else [])
+        return ImageSet(folder.name, np.concatenate([p.images for p in parts]),
+                        np.concatenate([p.labels for p in parts]), sum((p.ids for p in parts), []),
+                        np.concatenate([p.boxes for p in parts]), sum((p.digests for p in parts), []))
+    paths = list_images(folder)
+    if not paths:
+        raise UserError(f"{folder} holds no images (.jpg, .png, .bmp); pass a folder that does")
+    dec = load_cached(paths, folder, cfg)
+    ids = [p.stem for p in paths]
+    boxes = np.full((len(paths), 4), np.nan, dtype=np.float32)
+    return _imageset(folder.name, dec, np.arange(len(paths)), [_folder_label(p, folder) for p in paths], ids,
+                     boxes, cfg)

@@ -1,0 +1,79 @@
+"""Draw the normal and reduction cells of a genotype with graphviz (the figures of Liu et al., 2018, fig. 4-5).
+
+    python -m darts_nexp.render GENOTYPE_FILE --out DIR
+
+writes DIR/normal.gv and DIR/reduce.gv, plus .svg and .png when graphviz's `dot` program is installed.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import graphviz
+
+from .errors import UserError, cli_entry
+from .runs import write_atomic
+from .space import Genotype
+
+INSTALL_HINT = "graphviz 'dot' not found: wrote .gv files only; for SVG/PNG install it (apt-get install graphviz)"
+
+
+def cell_graph(edges, concat, title: str) -> graphviz.Digraph:
+    """A cell as a graph: inputs c_{k-2}, c_{k-1}, intermediate nodes 0.., output c_{k}; edges named by their op."""
+    g = graphviz.Digraph(name=title, graph_attr={"rankdir": "LR", "label": title},
+                         node_attr={"style": "filled", "shape": "rect", "align": "center", "fontsize": "20",
+                                    "height": "0.5", "width": "0.5", "penwidth": "2"},
+                         edge_attr={"fontsize": "16"})
+    inputs = ["c_{k-2}", "c_{k-1}"]
+    for name in inputs:
+        g.node(name, fillcolor="darkseagreen2")
+    nodes = len(edges) // 2
+    for i in range(nodes):
+        g.node(str(i), fillcolor="lightblue")
+    g.node("c_{k}", fillcolor="palegoldenrod")
+
+    def label(index: int) -> str:
+        return inputs[index] if index < 2 else str(index - 2)
+
+    for k, (op, src) in enumerate(edges):
+        g.edge(label(src), str(k // 2), label=op, fillcolor="gray")
+    for index in concat:
+        g.edge(label(index), "c_{k}", fillcolor="gray")
+    return g
+
+
+def render_genotype(genotype: Genotype, out_dir: Path | str) -> tuple[list[Path], bool]:
+    """Write normal.* and reduce.* into out_dir; returns (paths written, whether `dot` was there for SVG/PNG)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    has_dot = shutil.which("dot") is not None
+    paths = []
+    for cell in ("normal", "reduce"):
+        g = cell_graph(getattr(genotype, cell), getattr(genotype, cell + "_concat"), cell)
+        paths.append(write_atomic(out_dir / f"{cell}.gv", g.source.encode()))
+        if has_dot:
+            for fmt in ("svg", "png"):
+                paths.append(write_atomic(out_dir / f"{cell}.{fmt}", g.pipe(format=fmt)))
+    return paths, has_dot
+
+
+@cli_entry
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m darts_nexp.render", description=__doc__.splitlines()[0])
+    parser.add_argument("genotype", metavar="GENOTYPE_FILE", help="a genotype YAML file (see docs/genotypes.md)")
+    parser.add_argument("--out", metavar="DIR", required=True, help="folder for normal.* and reduce.*")
+    args = parser.parse_args(argv)
+    genotype = Genotype.load(args.genotype)
+    try:
+        paths, has_dot = render_genotype(genotype, args.out)
+    except OSError as e:
+        raise UserError(f"cannot write drawings to {args.out} ({e}); pass a writable folder to --out")
+    for p in paths:
+        print(p)
+    if not has_dot:
+        print(INSTALL_HINT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The search cell of DARTS (Liu et al., 2018, section 2.1): a DAG of 2 inputs and `nodes` intermediate nodes.
+
+Intermediate node j sums one MixedOp on each earlier node: edges are numbered node by node (node 2's two edges, node
+3's three, ...), which is also the row order of the alpha matrices. The cell outputs its intermediate nodes
+concatenated along channels.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..space import preprocess_inputs
+from ..space.skeleton import CellSpec
+from .mixed_op import MixedOp
+
+
+def num_edges(nodes: int) -> int:
+    """Edges of a cell with `nodes` intermediate nodes: 2 + 3 + ... + (nodes + 1); 14 for 4 nodes."""
+    return sum(range(2, 2 + nodes))
+
+
+class SearchCell(nn.Module):
+    def __init__(self, spec: CellSpec, nodes: int):
+        super().__init__()
+        self.reduction = spec.reduction
+        self.nodes = nodes
+        self.pre0, self.pre1 = preprocess_inputs(spec, affine=False)
+        # In a reduction cell only the edges leaving the two cell inputs stride.
+        self.edges = nn.ModuleList(
+            MixedOp(spec.C, 2 if spec.reduction and src < 2 else 1)
+            for node in range(nodes) for src in range(node + 2)
+        )
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """weights: (edges, len(PRIMITIVES)) softmax of this cell type's alpha."""
+        states = [self.pre0(s0), self.pre1(s1)]  # each (B, C, H, W)
+        edge = 0
+        for _ in range(self.nodes):
+            states.append(sum(self.edges[edge + i](h, weights[edge + i]) for i, h in enumerate(states)))
+            edge += len(states) - 1
+        return torch.cat(states[2:], dim=1)  # (B, nodes * C, H, W)

@@ -1,0 +1,4 @@
+from darts_nexp.cli.search import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The architect: first-order gradients equal autograd, the unrolled finite-difference hypergradient equals an exact
+double backward on a smooth model, and the architecture step leaves weights and buffers bit for bit unchanged."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from darts_nexp.bilevel import Architect
+from darts_nexp.bilevel.search_loop import weight_step
+from darts_nexp.supernet import SearchNetwork
+
+
+class SmoothMixture(nn.Module):
+    """Two layers whose hidden edge mixes smooth ops by softmax(alpha): no batch statistics, no max-pool."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(5, 6)
+        self.ops = nn.ModuleList([nn.Linear(6, 6), nn.Linear(6, 6), nn.Identity()])
+        self.out = nn.Linear(6, 2)
+        self.alpha = nn.Parameter(0.5 * torch.randn(3))
+
+    def forward(self, x):
+        h = torch.tanh(self.inp(x))
+        w = self.alpha.softmax(dim=0)
+        h = w[0] * torch.tanh(self.ops[0](h)) + w[1] * F.softplus(self.ops[1](h)) + w[2] * self.ops[2](h)
+        return self.out(h)
+
+    def weights(self):
+        return [p for n, p in self.named_parameters() if n != "alpha"]
+
+    def alphas(self):
+        return [self.alpha]
+
+
+def batch(n=8, dims=(5,)):
+    return torch.randn(n, *dims), torch.randint(0, 2, (n,))
+
+
+def exact_hypergradient(model, train, val, eta, opt):
+    """d/dalpha L_val(w'(alpha), alpha) by double backward through the virtual SGD step."""
+    group = opt.param_groups[0]
+    names = [n for n, p in model.named_parameters() if n != "alpha"]
+    weights = model.weights()
+    g = torch.autograd.grad(F.cross_entropy(model(train[0]), train[1]), weights, create_graph=True)
+    unrolled = {n: w - eta * (group["momentum"] * opt.state[w]["momentum_buffer"] + gi + group["weight_decay"] * w)
+                for n, w, gi in zip(names, weights, g)}
+    logits = torch.func.functional_call(model, {**unrolled, "alpha": model.alpha}, (val[0],))
+    return torch.autograd.grad(F.cross_entropy(logits, val[1]), model.alpha)[0]
+
+
+def test_second_order_matches_exact_double_backward_float64():
+    torch.manual_seed(0)
+    with torch.device("cpu"):
+        model = SmoothMixture().double()
+        train, val = [(x.double(), y) for x, y in (batch(), batch())]
+    opt = torch.optim.SGD(model.weights(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+    weight_step(model, train, opt, grad_clip=5.0)  # gives SGD a momentum buffer for the virtual step to use
+    eta = 0.1
+    _, (approx,) = Architect(model, "second").gradient(train, val, eta, opt)
+    exact = exact_hypergradient(model, train, val, eta, opt)
+    first = torch.autograd.grad(F.cross_entropy(model(val[0]), val[1]), model.alpha)[0]
+    assert (approx - exact).norm() / exact.norm() < 1e-3
+    assert (first - exact).norm() / exact.norm() > 1e-2  # the second-order term is not negligible here
+
+
+def tiny_supernet():
+    torch.manual_seed(0)
+    return SearchNetwork(num_classes=2, in_chans=1, init_channels=4, layers=3, stem_multiplier=2)
+
+
+def test_first_order_gradient_equals_autograd():
+    model = tiny_supernet()
+    train, val = batch(dims=(1, 12, 12)), batch(dims=(1, 12, 12))
+    opt = torch.optim.SGD(model.weights(), lr=0.025, momentum=0.9)
+    _, grads = Architect(model, "first").gradient(train, val, 0.025, opt)
+    expected = torch.autograd.grad(F.cross_entropy(model(val[0]), val[1]), model.alphas())
+    assert all(torch.allclose(g, e, rtol=1e-5, atol=1e-8) for g, e in zip(grads, expected))
+
+
+@pytest.mark.parametrize("order", ["first", "second"])
+def test_architecture_step_moves_only_alphas(order):
+    model = tiny_supernet()
+    opt = torch.optim.SGD(model.weights(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    train, val = batch(dims=(1, 12, 12)), batch(dims=(1, 12, 12))
+    weight_step(model, train, opt, grad_clip=5.0)
+    before = {k: v.clone() for k, v in model.weight_state().items()}  # weights and BN statistics
+    alphas = [a.detach().clone() for a in model.alphas()]
+    Architect(model, order).step(train, val, 0.025, opt)
+    after = model.weight_state()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(not torch.equal(a, b) for a, b in zip(alphas, model.alphas()))
+    assert all(a.grad is None for a in model.alphas())
+
+
+def test_weight_step_leaves_alphas_alone():
+    model = tiny_supernet()
+    opt = torch.optim.SGD(model.weights(), lr=0.025, momentum=0.9)
+    alphas = [a.detach().clone() for a in model.alphas()]
+    weight_step(model, batch(dims=(1, 12, 12)), opt, grad_clip=5.0)
+    assert all(torch.equal(a, b) and b.grad is None for a, b in zip(alphas, model.alphas()))
+
+
+def test_unknown_order_lists_choices():
+    with pytest.raises(ValueError, match="first, second"):
+        Architect(tiny_supernet(), "third")

@@ -1,0 +1,41 @@
+"""DataConfig: defaults, YAML/command-line filling through the shared config code, and rejected values."""
+from __future__ import annotations
+
+import pytest
+
+from darts_nexp.config import build_parser, from_dict
+from darts_nexp.data import DataConfig
+from darts_nexp.errors import UserError
+
+
+def test_defaults_and_nested_update():
+    cfg = from_dict(DataConfig, {"image_size": [32, 48], "synthetic": {"n_train": 100}, "augment": {"shift": 2}})
+    assert cfg.dataset == "synthetic" and cfg.image_size == [32, 48]
+    assert cfg.synthetic.n_train == 100 and cfg.synthetic.n_test == 600 and cfg.augment.shift == 2
+
+
+def test_short_flags():
+    flags = build_parser(DataConfig, "x").format_help()
+    assert "--dataset" in flags and "--data-dir" in flags and "--synthetic.n-train" in flags
+
+
+@pytest.mark.parametrize("values,match", [
+    ({"dataset": "cifar"}, "valid datasets are synthetic, nexperia"),
+    ({"dataset": "nexperia"}, "needs --data-dir"),
+    ({"resize": "squash"}, "valid modes are resize, crop"),
+    ({"image_size": [64]}, "image_size must be two numbers"),
+    ({"channels": 2}, "channels must be 1 or 3"),
+    ({"crop_border": -1}, "crop_border must be >= 0"),
+    ({"val_fraction": 0.7}, "val_fraction and test_fraction"),
+    ({"synthetic": {"label_noise": 0.9}}, "synthetic.label_noise"),
+    ({"synthetic": {"size": [10, 10]}}, "synthetic.size"),
+    ({"augment": {"contrast": 1.5}}, "augment"),
+])
+def test_bad_values(values, match):
+    with pytest.raises(UserError, match=match):
+        from_dict(DataConfig, values)
+
+
+def test_cache_root(tmp_path):
+    assert DataConfig().cache_root(tmp_path) == tmp_path / ".cache"
+    assert DataConfig(cache_dir=str(tmp_path / "c")).cache_root(tmp_path / "x") == tmp_path / "c"
