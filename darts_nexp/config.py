@@ -195,3 +195,27 @@ def parse_config(cls, argv, description: str, section: str, extra=None, base: di
             _set_dotted(overrides, key[4:], value)
     cfg = from_dict(cls, _deep_update(values, overrides), where=str(ns.config or "config"))
     return cfg, ns
+
+
+def parse_run_config(cls, argv, description: str, section: str, extra=None):
+    """parse_config for a command whose runs can be resumed: `--resume RUN_DIR` starts from that run's saved
+    config.yaml instead of defaults and file, and the run continues in RUN_DIR. Returns (config, namespace)."""
+
+    def flags(parser):
+        parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+        if extra:
+            extra(parser)
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--resume")
+    resume = pre.parse_known_args(argv)[0].resume
+    base = None
+    if resume:
+        saved = Path(resume) / "config.yaml"
+        if not saved.is_file():
+            raise UserError(f"--resume {resume}: no config.yaml there; pass the folder of an earlier {section} run")
+        base = read_yaml(saved, section)
+    cfg, ns = parse_config(cls, argv, description, section, extra=flags, base=base)
+    if resume:
+        cfg.out = resume
+    return cfg, ns

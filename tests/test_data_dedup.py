@@ -4,7 +4,6 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
-from PIL import Image
 from test_data_util import make_layout
 
 from darts_nexp.data import SyntheticConfig

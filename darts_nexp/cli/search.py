@@ -8,7 +8,6 @@ genotype_history.yaml and the cell drawings; the genotype is also exported to ge
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 from tqdm import tqdm
 
 from ..bilevel import Architect, search_epoch
-from ..config import parse_config, read_yaml, save_config
+from ..config import parse_run_config, save_config
 from ..data import Batches, DataConfig, search_splits
 from ..errors import UserError, cli_entry
 from ..metrics import auc, predict
@@ -171,26 +170,7 @@ def _finish(cfg: SearchConfig, run_dir: Path, model: SearchNetwork, history: lis
     return SearchResult(run_dir, genotype, export, model.arch_state(), history, seconds)
 
 
-def _resume_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-
-
 @cli_entry
 def main(argv=None) -> SearchResult:
-    known, _ = _pre_parser().parse_known_args(argv)
-    base = None
-    if known.resume:
-        config = Path(known.resume) / "config.yaml"
-        if not config.is_file():
-            raise UserError(f"--resume {known.resume}: no config.yaml there; pass the folder of an earlier search run")
-        base = read_yaml(config, "search")
-    cfg, _ = parse_config(SearchConfig, argv, __doc__.splitlines()[0], "search", extra=_resume_flag, base=base)
-    if known.resume:
-        cfg.out = known.resume
-    return run(cfg, resume=bool(known.resume))
-
-
-def _pre_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
-    _resume_flag(parser)
-    return parser
+    cfg, ns = parse_run_config(SearchConfig, argv, __doc__.splitlines()[0], "search")
+    return run(cfg, resume=bool(ns.resume))

@@ -23,7 +23,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from ..config import parse_config, read_yaml, save_config, to_dict
+from ..config import parse_run_config, save_config, to_dict
 from ..data import Batches, DataConfig, train_splits
 from ..errors import UserError, cli_entry
 from ..final import FinalNetwork, create_final_network, multiply_adds, param_count
@@ -236,7 +236,6 @@ def _finish(cfg: TrainConfig, run_dir: Path, splits, device, history: list, seco
 
 
 def _extra_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     parser.add_argument("--summary", action="store_true", help="print the parameter count and multiply-adds, then exit")
     parser.add_argument("--image-size", metavar="S", type=int, nargs="+",
                         help="input size for --summary: S or H W (default: data.image_size)")
@@ -244,25 +243,10 @@ def _extra_flags(parser: argparse.ArgumentParser) -> None:
 
 @cli_entry
 def main(argv=None):
-    known, _ = _pre_parser().parse_known_args(argv)
-    base = None
-    if known.resume:
-        config = Path(known.resume) / "config.yaml"
-        if not config.is_file():
-            raise UserError(f"--resume {known.resume}: no config.yaml there; pass the folder of an earlier training run")
-        base = read_yaml(config, "train")
-    cfg, ns = parse_config(TrainConfig, argv, __doc__.splitlines()[0], "train", extra=_extra_flags, base=base)
+    cfg, ns = parse_run_config(TrainConfig, argv, __doc__.splitlines()[0], "train", extra=_extra_flags)
     if ns.summary:
         size = ns.image_size or cfg.data.image_size
         if len(size) not in (1, 2) or min(size) < 8:
             raise UserError(f"--image-size takes S or H W, each >= 8 (got {size})")
         return summary(cfg, size * 2 if len(size) == 1 else size)
-    if known.resume:
-        cfg.out = known.resume
-    return run(cfg, resume=bool(known.resume))
-
-
-def _pre_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--resume")
-    return parser
+    return run(cfg, resume=bool(ns.resume))
