@@ -97,3 +97,12 @@ def test_cuda_without_gpu_is_a_clean_error(data_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(smoke_args(data_dir, tmp_path, "--device", "cuda"))
     assert stop.value.code == 2 and "--device cpu" in capsys.readouterr().err
+
+
+def test_a_finished_run_is_never_overwritten(finished_run, data_dir, capsys):
+    run_dir, _ = finished_run
+    before = (run_dir / "checkpoint.pt").read_bytes()
+    with pytest.raises(SystemExit) as stop:
+        main(smoke_args(data_dir, run_dir))
+    assert stop.value.code == 2 and f"--resume {run_dir}" in capsys.readouterr().err
+    assert (run_dir / "checkpoint.pt").read_bytes() == before

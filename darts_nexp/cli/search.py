@@ -103,11 +103,13 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     device = pick_device(cfg.device)
     run_dir = make_run_dir(cfg.out, "search")
     cfg.out = str(run_dir)
+    ckpt = run_dir / "checkpoint.pt"
+    if not resume and ckpt.exists():
+        raise UserError(f"{run_dir} already holds a search; continue it with --resume {run_dir}, or pass a new --out")
     save_config(cfg, run_dir / "config.yaml")
     torch.manual_seed(cfg.seed)
     weight_half, arch_half = search_splits(cfg.data, cfg.seed, run_dir)
     model, weight_opt, scheduler, architect = build(cfg, device)
-    ckpt = run_dir / "checkpoint.pt"
     start_epoch, history = 0, []
     if resume:
         state = load_checkpoint(ckpt)
