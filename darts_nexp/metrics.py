@@ -39,7 +39,8 @@ def predict(model: torch.nn.Module, batches) -> tuple[float, np.ndarray, np.ndar
         known = y >= 0
         if known.any():
             losses.append(F.cross_entropy(logits[known], y[known], reduction="sum").item())
-        scores.append(logits.softmax(dim=1)[:, 1].cpu().numpy())
+        # float64: a confident float32 softmax rounds to exactly 1.0, and tied scores blur the ranking AUC measures
+        scores.append(logits.double().softmax(dim=1)[:, 1].cpu().numpy())
         labels.append(y.cpu().numpy())
     model.train(was_training)
     scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
