@@ -4,9 +4,8 @@ See docs/metrics.md for what each number means and how to pick a threshold for a
 """
 from __future__ import annotations
 
+import io
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from .errors import UserError
+from .runs import write_atomic
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -154,7 +154,7 @@ def plot_roc(labels: np.ndarray, scores: np.ndarray, path, title: str = "ROC",
            title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right")
     fig.tight_layout()
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    fig.savefig(tmp, dpi=120, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomic(path, png.getvalue())

@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from ..errors import UserError
+from ..runs import write_atomic
 from .ops import PRIMITIVES
 
 Edge = tuple[str, int]  # (operation name, index of the input node)
@@ -99,10 +100,7 @@ class Genotype:
         path.parent.mkdir(parents=True, exist_ok=True)
         text = "# darts-nexp genotype: each edge is [operation, input node]; two edges per intermediate node\n"
         text += yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        return path
+        return write_atomic(path, text)
 
     @classmethod
     def load(cls, path: Path | str) -> Genotype:
