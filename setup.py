@@ -2,23 +2,27 @@ from setuptools import find_packages, setup
 
 setup(
     name="darts-nexp",
-    version="0.1.0",
+    version="0.2.0",
     description="Differentiable architecture search (DARTS) for visual defect inspection of semiconductor parts",
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["darts_nexp", "darts_nexp.*"]),
+    # The lowest versions whose APIs the code uses (tests/test_dependencies.py checks every import is listed).
     install_requires=[
-        "torch>=2.4",
-        "torchvision>=0.19",
-        "numpy",
-        "graphviz",
-        "pyyaml",
-        "tensorboard",
-        "pillow",
-        "scikit-learn",
-        "matplotlib",
-        "tqdm",
+        "torch>=2.4",  # torch.amp.GradScaler(device), autograd.grad(materialize_grads=...)
+        "torchvision>=0.19",  # the release paired with torch 2.4
+        "numpy>=2.0",
+        "scipy>=1.10",  # scipy.fft.dctn for perceptual hashes
+        "graphviz>=0.20",
+        "pyyaml>=6.0",
+        "tensorboard>=2.14",
+        "pillow>=10.0",  # 16-bit modes I;16 / I;16B read as such
+        "scikit-learn>=1.3",
+        "matplotlib>=3.7",
+        "tqdm>=4.64",
+        "tyro>=1.0",  # ConstructorRegistry passed as tyro.cli(registry=...)
+        "typeguard>=4.0",  # check_type(collection_check_strategy=...)
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest>=7.0"]},
 )

@@ -1,112 +1,110 @@
 """Typed configuration: one dataclass per command, filled from defaults, then a YAML file, then the command line.
 
+The command line is parsed by tyro (docs/architecture.md says why tyro and not jsonargparse): every field of the
+dataclass is a flag spelt with dashes (`--init-channels 8`), nested fields are dotted (`--data.image-size 64 64`),
+lists take several values, booleans take true/false, and a string field takes the text exactly as typed. Help
+texts are the fields' docstrings.
+
 A config file may hold fields of several commands: top-level keys shared by all of them (say `data:`) and one
-section per command (`search:`, `train:`) that only that command reads. Every leaf field is also a command-line
-flag: `--data.image-size 64 64` for a nested field, `--epochs 3` for a top-level one, and the short alias a field
-declares in its metadata (`field(metadata={"flag": "--dataset"})`). The resolved config is written to every run
-directory as `config.yaml`, from which `--resume` rebuilds it.
+section per command (`search:`, `train:`, `evaluate:`) that only that command reads. YAML values are checked
+against the field types before anything runs. The resolved config is saved into every run directory as
+`config.yaml`, from which `--resume` rebuilds it.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
 import typing
 from pathlib import Path
 
+import tyro
+import typeguard
 import yaml
+from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
 
 from .errors import UserError
 
 COMMAND_SECTIONS = ("search", "train", "evaluate")
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+REGISTRY = ConstructorRegistry()
+
+
+@REGISTRY.primitive_rule
+def _bool_rule(info: PrimitiveTypeInfo):
+    """Booleans as `--amp false`, case-insensitive, the way YAML writes them (tyro alone wants True/False)."""
+    if info.type is not bool:
+        return None
+
+    def parse(args: list[str]) -> bool:
+        text = args[0].lower()
+        if text not in TRUE + FALSE:
+            raise ValueError(f"expected true or false, got {args[0]!r}")
+        return text in TRUE
+
+    return PrimitiveConstructorSpec(nargs=1, metavar="{true,false}", instance_from_str=parse,
+                                    is_instance=lambda x: isinstance(x, bool),
+                                    str_from_instance=lambda x: ["true" if x else "false"])
 
 
 def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def save_config(cfg, path: Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+def dump_yaml(cfg) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
-def _strip_optional(tp):
-    """Optional[X] -> (X, True); X -> (X, False)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    return tp, False
-
-
-def _coerce(value, tp, where: str):
-    """Check and convert a YAML or command-line value to the field's declared type."""
-    tp, optional = _strip_optional(tp)
-    if value is None:
-        if optional:
-            return None
-        raise UserError(f"{where}: a value is required here (got null)")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
-        return from_dict(tp, value, where)
-    origin = typing.get_origin(tp)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{where}: expected a list, got {value!r}")
-        args = typing.get_args(tp)
-        item = args[0] if args else object
-        out = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(out) if origin is tuple else out
+def _describe(tp) -> str:
     if typing.get_origin(tp) is typing.Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise UserError(f"{where}: {value!r} is not one of {', '.join(map(str, choices))}")
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise UserError(f"{where}: expected true or false, got {value!r}")
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _check_leaf(value, tp, where: str):
+    """The YAML value, checked against the field's type; ints are accepted for floats."""
+    try:
+        if isinstance(value, bool) and tp in (int, float):
+            raise typeguard.TypeCheckError("a boolean is not a number")
+        typeguard.check_type(value, tp, collection_check_strategy=typeguard.CollectionCheckStrategy.ALL_ITEMS)
+    except typeguard.TypeCheckError:
+        hint = " (quote it in YAML to keep it as text)" if tp in (str, typing.Optional[str]) else ""
+        raise UserError(f"{where}: expected {_describe(tp)}, got {value!r}{hint}") from None
+    if tp is float and isinstance(value, int):
         return float(value)
-    if tp is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if tp is str and isinstance(value, (str, int, float)):
-        return str(value)
-    if tp in (int, float) and isinstance(value, str):
-        try:
-            return tp(value)
-        except ValueError:
-            pass
-    if tp is object:
-        return value
-    raise UserError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+    return value
 
 
-def from_dict(cls, values: dict, where: str = "config"):
-    """Build `cls` from defaults overridden by `values`, rejecting unknown keys with the list of valid ones."""
-    hints = typing.get_type_hints(cls)
+def from_dict(cls, values, where: str = "config"):
+    """Build `cls` from its defaults overridden by `values` (a partial mapping updates nested defaults)."""
+    if not isinstance(values, dict):
+        raise UserError(f"{where}: expected a mapping of {cls.__name__} fields, got {values!r}")
+    hints = typing.get_type_hints(cls, include_extras=False)
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(names))
+    unknown = sorted(set(values) - set(names), key=str)
     if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(names)}")
+        raise UserError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; valid keys are {', '.join(names)}")
     kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in values:
+    for name in names:
+        if name not in values:
             continue
-        value = values[f.name]
-        if dataclasses.is_dataclass(_strip_optional(hints[f.name])[0]) and isinstance(value, dict):
-            # A partial mapping updates the nested defaults instead of replacing them.
-            base = to_dict(getattr(cls(), f.name))
-            value = _deep_update(base, value)
-        kwargs[f.name] = _coerce(value, hints[f.name], f"{where}.{f.name}")
-    cfg = cls(**kwargs)
+        tp, value = hints[name], values[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = from_dict(tp, value, f"{where}.{name}")
+        else:
+            kwargs[name] = _check_leaf(value, tp, f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def validate(cfg) -> None:
+    """Run every `validate()` of the config tree, inner sections first."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            validate(value)
     check = getattr(cfg, "validate", None)
     if check:
         check()
-    return cfg
 
 
 def _deep_update(base: dict, new: dict) -> dict:
@@ -122,100 +120,61 @@ def read_yaml(path: Path | str, section: str | None = None) -> dict:
     if not path.is_file():
         raise UserError(f"config file {path} not found; pass an existing YAML file to --config")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text; pass a YAML config file") from None
     except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the file or pass another --config")
+        raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the file or pass another "
+                        f"--config") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of config keys, not {type(raw).__name__}")
     shared = {k: v for k, v in raw.items() if k not in COMMAND_SECTIONS}
     mine = raw.get(section) or {}
     if not isinstance(mine, dict):
-        raise UserError(f"{path}: section '{section}' must be a mapping")
+        raise UserError(f"{path}: section '{section}' must be a mapping of config keys")
     return _deep_update(shared, mine)
 
 
-def _leaf_fields(cls, prefix=""):
-    """Yield (dotted name, type, field) for every non-dataclass field, recursing into nested configs."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        tp = _strip_optional(hints[f.name])[0]
-        name = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(tp):
-            yield from _leaf_fields(tp, name + ".")
-        else:
-            yield name, hints[f.name], f
+def parse_args(cls, argv, description: str, base=None, prog: str | None = None):
+    """tyro over `cls`, with `base` (an instance) as the defaults; every section validated."""
+    cfg = tyro.cli(cls, args=argv, default=base if base is not None else cls(), description=description,
+                   prog=prog, registry=REGISTRY, config=(tyro.conf.FlagConversionOff,))
+    validate(cfg)
+    return cfg
 
 
-def _set_dotted(d: dict, dotted: str, value) -> None:
-    *parents, last = dotted.split(".")
-    for p in parents:
-        d = d.setdefault(p, {})
-    d[last] = value
+def parse_command(cls, argv, description: str, section: str, resumable: bool = True, extra=None,
+                  prog: str | None = None):
+    """The config of one command: defaults < `--config FILE` < command line; `--resume RUN_DIR` starts from that
+    run's saved config.yaml instead of defaults and file. `extra(parser)` adds flags that are not config fields.
 
-
-def _cli_value(text: str):
-    """Parse one command-line value as YAML, so that `null`, `true`, `0.1` and `[64, 64]` mean what they say."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def build_parser(cls, description: str, extra=None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", metavar="FILE", help="YAML config file (defaults < file < command line)")
+    Returns (config, namespace of --config, --resume and the extra flags).
+    """
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--config", metavar="FILE", help="YAML config file: its shared keys and its "
+                                                       f"'{section}:' section (defaults < file < command line)")
+    if resumable:
+        pre.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint, "
+                                                             "with the config saved there")
     if extra:
-        extra(parser)
-    defaults = cls()
-    for dotted, tp, f in _leaf_fields(cls):
-        flags = ["--" + dotted.replace("_", "-")]
-        alias = f.metadata.get("flag")
-        if alias and alias not in flags:
-            flags.insert(0, alias)
-        default = defaults
-        for part in dotted.split("."):
-            default = getattr(default, part)
-        is_list = typing.get_origin(_strip_optional(tp)[0]) in (list, tuple)
-        parser.add_argument(*flags, dest="cfg:" + dotted, metavar="V", type=_cli_value, default=None,
-                            nargs="+" if is_list else None,
-                            help=f"{f.metadata.get('help', '')} (default: {default!r})".strip())
-    return parser
-
-
-def parse_config(cls, argv, description: str, section: str, extra=None, base: dict | None = None):
-    """Parse argv into (config, namespace). `base` replaces defaults+file (used by --resume)."""
-    parser = build_parser(cls, description, extra)
-    ns = parser.parse_args(argv)
-    values = dict(base) if base is not None else (read_yaml(ns.config, section) if ns.config else {})
-    overrides: dict = {}
-    for key, value in vars(ns).items():
-        if key.startswith("cfg:") and value is not None:
-            if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
-                value = value[0]
-            _set_dotted(overrides, key[4:], value)
-    cfg = from_dict(cls, _deep_update(values, overrides), where=str(ns.config or "config"))
-    return cfg, ns
-
-
-def parse_run_config(cls, argv, description: str, section: str, extra=None):
-    """parse_config for a command whose runs can be resumed: `--resume RUN_DIR` starts from that run's saved
-    config.yaml instead of defaults and file, and the run continues in RUN_DIR. Returns (config, namespace)."""
-
-    def flags(parser):
-        parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-        if extra:
-            extra(parser)
-
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--resume")
-    resume = pre.parse_known_args(argv)[0].resume
-    base = None
+        extra(pre)
+    ns, rest = pre.parse_known_args(argv)
+    lines = [f"  {', '.join(a.option_strings) or a.dest} {a.metavar or ''}: {a.help}".replace(" :", ":")
+             for a in pre._actions]
+    description = f"{description}\n\nalso:\n" + "\n".join(lines)
+    resume = getattr(ns, "resume", None)
+    if resume and ns.config:
+        raise UserError("--resume takes the config saved in the run directory; drop --config (flags given with "
+                        "--resume still override it)")
     if resume:
-        saved = Path(resume) / "config.yaml"
-        if not saved.is_file():
-            raise UserError(f"--resume {resume}: no config.yaml there; pass the folder of an earlier {section} run")
-        base = read_yaml(saved, section)
-    cfg, ns = parse_config(cls, argv, description, section, extra=flags, base=base)
+        from .runs import saved_config  # the run format owns where a run keeps its config
+
+        values, where = saved_config(resume, section), f"{resume}/config.yaml"
+    elif ns.config:
+        values, where = read_yaml(ns.config, section), str(ns.config)
+    else:
+        values, where = {}, "config"
+    cfg = parse_args(cls, rest, description, base=from_dict(cls, values, where), prog=prog)
     if resume:
-        cfg.out = resume
+        cfg.out = resume  # the run continues where it is now, even if its folder was moved or copied
     return cfg, ns

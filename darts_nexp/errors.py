@@ -13,6 +13,14 @@ class UserError(Exception):
     """
 
 
+class Diverged(UserError):
+    """A loss, a score or an architecture weight became NaN or infinite: the run cannot go on."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run; the message names the run directory to resume."""
+
+
 def cli_entry(fn):
     """Wrap a command's `main` so that UserError and Ctrl-C end the program with a message, not a traceback."""
 
@@ -23,8 +31,11 @@ def cli_entry(fn):
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
+        except Interrupted as e:
+            print(f"\n{e}", file=sys.stderr)
+            sys.exit(130)
         except KeyboardInterrupt:
-            print("\ninterrupted: finished epochs are checkpointed; continue with --resume RUN_DIR", file=sys.stderr)
+            print("\ninterrupted", file=sys.stderr)
             sys.exit(130)
 
     return wrapper

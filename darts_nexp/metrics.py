@@ -1,19 +1,16 @@
-"""Scores, ROC AUC (the contest metric) and operating thresholds. AUC and the ROC curve come from scikit-learn.
+"""ROC AUC (the contest metric), the ROC curve and operating thresholds of defect scores, as plain maths on arrays.
+AUC and the ROC curve come from scikit-learn.
 
 See docs/metrics.md for what each number means and how to pick a threshold for a production line.
 """
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from .errors import UserError
-from .runs import write_atomic
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -22,31 +19,6 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     if len(np.unique(labels)) < 2:
         return math.nan
     return float(roc_auc_score(labels, scores))
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, batches) -> tuple[float, np.ndarray, np.ndarray]:
-    """(mean cross-entropy, defect scores, labels) of a model over an iterable of (x, y) batches, in eval mode.
-
-    The defect score is the softmax probability of class 1. Batches with unknown labels (-1) still get scores;
-    they are left out of the loss.
-    """
-    was_training = model.training
-    model.eval()
-    losses, scores, labels = [], [], []
-    for x, y in batches:
-        logits = model(x).float()  # (B, 2)
-        known = y >= 0
-        if known.any():
-            losses.append(F.cross_entropy(logits[known], y[known], reduction="sum").item())
-        # float64: a confident float32 softmax rounds to exactly 1.0, and tied scores blur the ranking AUC measures
-        scores.append(logits.double().softmax(dim=1)[:, 1].cpu().numpy())
-        labels.append(y.cpu().numpy())
-    model.train(was_training)
-    scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
-    labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
-    n_known = int((labels >= 0).sum())
-    return (sum(losses) / n_known if n_known else math.nan), scores, labels
 
 
 # --- Operating points: a model flags a part as defective when its defect score is >= a threshold. ---
@@ -133,28 +105,3 @@ def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> float:
         return math.nan
     fpr, tpr, _ = roc(labels, scores)
     return float(tpr[fpr <= max_fpr + 1e-12].max())
-
-
-def plot_roc(labels: np.ndarray, scores: np.ndarray, path, title: str = "ROC",
-             threshold: float | None = None) -> None:
-    """Save the ROC curve with its AUC in the legend (and the operating point of `threshold`) as an image."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fpr, tpr, _ = roc(labels, scores)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(fpr, tpr, lw=2, label=f"AUC = {auc(labels, scores):.4f}")
-    ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1, label="chance")
-    if threshold is not None:
-        m = confusion_metrics(labels, scores, threshold)
-        ax.plot([m["fpr"]], [m["recall"]], "o", color="C3", label=f"threshold {threshold:.3g}")
-    ax.set(xlabel="false positive rate (good parts rejected)", ylabel="true positive rate (defects caught)",
-           title=title, xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, dpi=120, format="png")
-    plt.close(fig)
-    write_atomic(path, png.getvalue())

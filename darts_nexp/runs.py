@@ -1,66 +1,60 @@
-"""Run directories, devices, seeding and checkpoints: what every command shares.
+"""The run directory and checkpoint format, in one place (docs/runs.md describes it for users).
 
-Exact resume rests on one rule: everything random in an epoch (data order, augmentation, dropout, drop path) is
-drawn from generators reseeded from (seed, epoch) at the start of that epoch, and checkpoints are written at epoch
-boundaries. A run resumed from the checkpoint of epoch k therefore replays epochs k+1.. exactly as an
-uninterrupted run would.
+Every command writes one run directory. Its `run.json` records the kind of run (search, train or evaluate), the
+version of this format and whether the run finished, so that no command ever writes into a run of another kind,
+nor into an existing run without `--resume`. Checkpoints are dictionaries of tensors and plain Python values,
+saved with torch.save and read back with `weights_only=True`, each tagged with the format and its role:
+
+- "search" (checkpoint.pt of a search): epoch, model_args, weights, alphas, weight_optimizer, arch_optimizer,
+  scheduler, history;
+- "last" (last.pt of a training run): epoch, model, state_dict, data, best_auc, history, optimizer, scheduler, scaler;
+- "best" (best.pt of a training run): epoch, model, state_dict, data, val_auc, val, threshold.
+
+`model` is {"name", "args", "genotype"}: what rebuilds the network (the genotype as data, not as YAML text).
+Format 1 (darts-nexp 0.1.0: no run.json, the genotype as YAML text) is read and upgraded in memory.
+Every file is written to a temporary name and renamed, so a crash never leaves half a file behind.
 """
 from __future__ import annotations
 
+import contextlib
+import datetime
+import json
 import os
-import random
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
+import yaml
 
-from .errors import UserError
+from .errors import Diverged, Interrupted, UserError
 
-DEVICES = ("auto", "cpu", "cuda")
+FORMAT = 2
+KINDS = ("search", "train", "evaluate")
+COMMANDS = {"search": "python search.py", "train": "python train_final.py", "evaluate": "python -m darts_nexp.evaluate"}
+RESUMABLE = ("search", "train")
 
+RUN_JSON = "run.json"
+CONFIG = "config.yaml"
+SPLITS = "splits.json"
+GENOTYPE = "genotype.yaml"
+HISTORY = "genotype_history.yaml"
+SEARCH_CHECKPOINT = "checkpoint.pt"
+LAST = "last.pt"
+BEST = "best.pt"
+METRICS = "metrics.json"
+PREDICTIONS = "predictions.csv"
+ROC = "roc.png"
+SUBMISSION = "submission.csv"
 
-def pick_device(name: str) -> torch.device:
-    if name not in DEVICES:
-        raise UserError(f"unknown device {name!r}; valid devices are {', '.join(DEVICES)}")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
-    return torch.device(name)
-
-
-def seed_epoch(seed: int, epoch: int) -> int:
-    """Seed Python, NumPy and torch for one epoch; returns the derived seed (also handy for a data generator)."""
-    derived = (seed * 1_000_003 + epoch) % (2**31 - 1)
-    random.seed(derived)
-    np.random.seed(derived)
-    torch.manual_seed(derived)
-    return derived
-
-
-def make_run_dir(out: str | None, command: str) -> Path:
-    """The run directory: `out` when given, else runs/<command>-<timestamp>."""
-    path = Path(out) if out else Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The module under a torch.compile wrapper, so that state dicts never carry `_orig_mod.` prefixes."""
-    return getattr(model, "_orig_mod", model)
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a crash while saving never destroys the previous checkpoint."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+CHECKPOINT_KEYS = {
+    "search": ("epoch", "model_args", "weights", "alphas", "weight_optimizer", "arch_optimizer", "scheduler",
+               "history"),
+    "last": ("epoch", "model", "state_dict", "data", "best_auc", "history", "optimizer", "scheduler", "scaler"),
+    "best": ("epoch", "model", "state_dict", "data", "val_auc", "val", "threshold"),
+}
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write a small file so that readers see the old or the new content, never half of it."""
+    """Write a file so that readers see the old or the new content, never half of it."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data.encode() if isinstance(data, str) else data)
@@ -68,22 +62,195 @@ def write_atomic(path: Path, data: str | bytes) -> Path:
     return path
 
 
-def load_checkpoint(path: Path) -> dict:
+def _now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path} is damaged ({type(e).__name__}); restore it or start a new run") from None
+
+
+def run_kind(path: Path) -> str | None:
+    """The kind of run a directory holds, None when it holds none. Format-1 runs (no run.json) are recognised
+    by their files."""
+    path = Path(path)
+    if (path / RUN_JSON).is_file():
+        info = _read_json(path / RUN_JSON)
+        kind = info.get("kind") if isinstance(info, dict) else None
+        if kind not in KINDS:
+            raise UserError(f"{path / RUN_JSON} names no known kind of run ({kind!r}); restore it or start a new run")
+        return kind
+    if (path / SEARCH_CHECKPOINT).is_file() or (path / HISTORY).is_file():
+        return "search"
+    if (path / LAST).is_file() or (path / BEST).is_file():
+        return "train"
+    if (path / SPLITS).is_file():
+        info = _read_json(path / SPLITS)
+        kind = info.get("kind") if isinstance(info, dict) else None
+        return kind if kind in RESUMABLE else None
+    return None
+
+
+class Run:
+    """A run directory of one kind. `Run.open` creates or reopens one; `file(name)` gives the path of its files."""
+
+    def __init__(self, path: Path, kind: str):
+        self.path, self.kind = Path(path), kind
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def open(cls, out: str | None, kind: str, resume: bool = False) -> Run:
+        """The run directory `out` (default runs/<kind>-<time>): a new one, or with `resume` an existing run of
+        this kind. Anything else (a run of another kind, an existing run without --resume, a folder of other
+        files) is refused with a message, so that no finished work is ever overwritten."""
+        assert kind in KINDS, kind
+        if resume:
+            path = Path(out)
+            found = run_kind(path) if path.is_dir() else None
+            if found is None:
+                raise UserError(f"--resume {path}: no {kind} run there; pass the folder of an earlier "
+                                f"{COMMANDS[kind]} run")
+            if found != kind:
+                raise UserError(f"--resume {path}: that folder holds a {found} run, not a {kind} run; continue it "
+                                f"with {COMMANDS[found]} --resume {path}")
+            run = cls(path, kind)
+            run._mark("running")
+            return run
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = Path(out) if out else Path("runs") / f"{kind}-{stamp}"
+        if path.exists() and not path.is_dir():
+            raise UserError(f"--out {path} is a file; pass a folder for the run")
+        found = run_kind(path) if path.is_dir() else None
+        if found == kind:
+            how = f"continue it with --resume {path}, or " if kind in RESUMABLE else ""
+            raise UserError(f"{path} already holds a {kind} run; {how}pass a new --out")
+        if found is not None:
+            raise UserError(f"{path} holds a {found} run; {COMMANDS[kind]} does not write into it: pass a new --out")
+        if path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
+            raise UserError(f"{path} is not empty and holds no darts-nexp run; pass a new or empty folder to --out")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create the run directory {path} ({e.strerror}); pass a writable --out") from None
+        run = cls(path, kind)
+        write_atomic(path / RUN_JSON, json.dumps({"kind": kind, "format": FORMAT, "status": "running",
+                                                  "created": _now()}, indent=1) + "\n")
+        return run
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def _mark(self, status: str) -> None:
+        info = _read_json(self.file(RUN_JSON)) if self.file(RUN_JSON).is_file() else {"kind": self.kind}
+        info.update(format=FORMAT, status=status, **({"finished": _now()} if status == "finished" else {}))
+        write_atomic(self.file(RUN_JSON), json.dumps(info, indent=1) + "\n")
+
+    def finish(self) -> None:
+        self._mark("finished")
+
+    def save_config(self, cfg) -> Path:
+        from .config import dump_yaml
+
+        return write_atomic(self.file(CONFIG), dump_yaml(cfg))
+
+    def save_checkpoint(self, name: str, role: str, state: dict) -> Path:
+        """Save `state` (every key of CHECKPOINT_KEYS[role]) as `name`, atomically."""
+        missing = set(CHECKPOINT_KEYS[role]) - set(state)
+        assert not missing, f"a {role} checkpoint needs {sorted(missing)}"
+        path = self.file(name)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"format": FORMAT, "role": role, **state}, tmp)
+        os.replace(tmp, path)
+        return path
+
+    @contextlib.contextmanager
+    def guard(self, checkpoint: str, hint: str):
+        """Turn Ctrl-C and a diverging loss into one message that names this run and what to do next."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: finished epochs are checkpointed; continue with "
+                              f"{COMMANDS[self.kind]} --resume {self.path}") from None
+        except Diverged as e:
+            kept = (f"the last good checkpoint {self.file(checkpoint)} is kept" if self.file(checkpoint).is_file()
+                    else "no epoch finished, so there is no checkpoint")
+            raise UserError(f"{e}; {hint}; {kept}, and no results were written from the diverged model") from None
+
+
+def saved_config(run_dir: str | Path, kind: str) -> dict:
+    """The config a run of `kind` saved, as a mapping, for `--resume`."""
+    from .config import read_yaml
+
+    path = Path(run_dir) / CONFIG
+    found = run_kind(Path(run_dir)) if Path(run_dir).is_dir() else None
+    if found is not None and found != kind:
+        raise UserError(f"--resume {run_dir}: that folder holds a {found} run, not a {kind} run; continue it "
+                        f"with {COMMANDS[found]} --resume {run_dir}")
+    if found is None or not path.is_file():
+        raise UserError(f"--resume {run_dir}: no {kind} run there; pass the folder of an earlier "
+                        f"{COMMANDS[kind]} run")
+    return read_yaml(path)
+
+
+def _upgrade(ckpt: dict) -> dict:
+    """A format-1 checkpoint (darts-nexp 0.1.0) in today's format."""
+    if "alphas" in ckpt:
+        return {**ckpt, "format": FORMAT, "role": "search"}
+    role = "last" if "optimizer" in ckpt else "best"
+    out = {k: v for k, v in ckpt.items() if k not in ("model", "model_args", "genotype")}
+    genotype = yaml.safe_load(ckpt["genotype"]) if isinstance(ckpt.get("genotype"), str) else ckpt.get("genotype")
+    out.update(format=FORMAT, role=role, state_dict=ckpt.get("model"),
+               model={"name": "darts", "args": ckpt.get("model_args"), "genotype": genotype})
+    return out
+
+
+def load_checkpoint(path: Path, roles: tuple[str, ...] = tuple(CHECKPOINT_KEYS)) -> dict:
+    """Read a checkpoint of one of `roles`, upgrading an older format; anything else is refused with a message."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} not found; pass a run directory that holds one, or start a new run")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file: torch raises several unrelated types
         first = str(e).splitlines()[0][:100] if str(e) else ""
         raise UserError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}); it is not a darts-nexp "
-                        f"checkpoint, or it is truncated: "
-                        f"delete it and resume from an earlier run, or start a new run")
+                        f"checkpoint, or it is truncated: delete it and resume from an earlier run, or start a new "
+                        f"run") from None
+    if not isinstance(ckpt, dict):
+        raise UserError(f"{path} is not a darts-nexp checkpoint (it holds a {type(ckpt).__name__})")
+    if "format" not in ckpt and ("alphas" in ckpt or "model_args" in ckpt):
+        ckpt = _upgrade(ckpt)
+    version, role = ckpt.get("format"), ckpt.get("role")
+    if isinstance(version, int) and version > FORMAT:
+        raise UserError(f"{path} was written by a newer darts-nexp (run format {version}, this one reads up to "
+                        f"{FORMAT}); upgrade darts-nexp to read it")
+    if version != FORMAT or role not in CHECKPOINT_KEYS:
+        raise UserError(f"{path} is not a darts-nexp checkpoint; pass best.pt or last.pt of a training run, or "
+                        f"checkpoint.pt of a search")
+    if role not in roles:
+        raise UserError(f"{path} is a {role} checkpoint; this command needs a {' or '.join(roles)} checkpoint")
+    missing = [k for k in CHECKPOINT_KEYS[role] if k not in ckpt]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}; it is damaged: resume from an earlier run or start anew")
+    return ckpt
 
 
-def tensorboard_writer(run_dir: Path):
-    """A TensorBoard SummaryWriter writing into the run directory."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(log_dir=str(run_dir))
+def trained_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the best (else last) checkpoint of a training run directory."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    kind = run_kind(path)
+    if kind not in (None, "train"):
+        raise UserError(f"{path} holds a {kind} run, which has no trained network; pass the folder of a "
+                        f"{COMMANDS['train']} run")
+    for name in (BEST, LAST):
+        if (path / name).is_file():
+            return path / name
+    raise UserError(f"{path} holds no {BEST} or {LAST}; pass a run directory of {COMMANDS['train']} or a "
+                    f"checkpoint file")

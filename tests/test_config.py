@@ -1,11 +1,16 @@
-"""Configs: defaults, then the YAML file, then the command line; unknown keys and bad types fail clearly."""
+"""Configs: defaults, then the YAML file, then the command line; values are taken as typed, bad types fail clearly."""
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Literal, Optional
 
 import pytest
+import yaml
 
-from darts_nexp.config import from_dict, parse_config, read_yaml, save_config
+from darts_nexp.cli.search import SearchConfig
+from darts_nexp.cli.search import main as search_main
+from darts_nexp.cli.train import TrainConfig
+from darts_nexp.config import dump_yaml, from_dict, parse_command, read_yaml
 from darts_nexp.errors import UserError
+from darts_nexp.runs import Run
 
 
 @dataclass
@@ -18,47 +23,109 @@ class Inner:
 @dataclass
 class Outer:
     epochs: int = 5
-    order: str = "first"
+    order: Literal["first", "second"] = "first"
     amp: bool = False
     out: Optional[str] = None
     inner: Inner = field(default_factory=Inner)
-    seed: int = field(default=0, metadata={"flag": "--seed"})
+    seed: int = 0
+
+
+def parse(argv, section="search", cls=Outer):
+    return parse_command(cls, argv, "test", section)[0]
 
 
 def test_precedence_defaults_file_command_line(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("epochs: 7\ninner: {rate: 0.5}\nsearch: {order: second}\ntrain: {epochs: 99}\n")
-    cfg, _ = parse_config(Outer, ["--config", str(path), "--inner.size", "32", "48", "--amp", "true"], "t", "search")
+    cfg = parse(["--config", str(path), "--inner.size", "32", "48", "--amp", "true"])
     assert cfg.epochs == 7 and cfg.order == "second"  # shared key, then this command's section; other section ignored
     assert cfg.inner == Inner(size=[32, 48], name="synthetic", rate=0.5)  # partial nested mapping keeps defaults
     assert cfg.amp is True and cfg.out is None
-    cfg, _ = parse_config(Outer, ["--config", str(path), "--epochs", "3", "--seed", "4"], "t", "train")
-    assert (cfg.epochs, cfg.seed) == (3, 4)
+    cfg = parse(["--config", str(path), "--epochs", "3", "--seed", "4", "--amp", "FALSE"], "train")
+    assert (cfg.epochs, cfg.seed, cfg.amp) == (3, 4, False)
 
 
-def test_resolved_config_round_trips(tmp_path):
-    cfg = Outer(epochs=2, inner=Inner(size=[8, 8]))
-    save_config(cfg, tmp_path / "config.yaml")
-    assert from_dict(Outer, read_yaml(tmp_path / "config.yaml")) == cfg
+@pytest.mark.parametrize("text", ["007", "12:30", "on", "null", "1e3", "[a]"])
+def test_string_fields_take_the_text_as_typed(text):
+    cfg = parse(["--out", text, "--inner.name", text])
+    assert cfg.out == text and cfg.inner.name == text
+
+
+def test_the_commands_keep_their_flag_spellings(tmp_path):
+    cfg = parse_command(SearchConfig, ["--init-channels", "8", "--data.image-size", "64", "48", "--dataset",
+                                       "nexperia", "--data-dir", "007", "--out", "on", "--progress", "false"],
+                        "t", "search")[0]
+    assert (cfg.init_channels, cfg.data.image_size, cfg.data.dataset) == (8, [64, 48], "nexperia")
+    assert (cfg.data.data_dir, cfg.out, cfg.progress) == ("007", "on", False)
+    cfg = parse_command(TrainConfig, ["--stem", "cifar", "--data.augment.shift", "2"], "t", "train")[0]
+    assert cfg.stem == "cifar" and cfg.data.augment.shift == 2
+
+
+def test_a_saved_config_resumes_to_the_same_config(tmp_path):
+    cfg = parse_command(SearchConfig, ["--out", str(tmp_path / "run"), "--epochs", "3", "--data-dir", "007",
+                                       "--data.image-size", "40", "48", "--arch-betas", "0.4", "0.9"], "t", "search")[0]
+    run = Run.open(cfg.out, "search")
+    run.save_config(cfg)
+    resumed, ns = parse_command(SearchConfig, ["--resume", cfg.out], "t", "search")
+    assert resumed == cfg and ns.resume == cfg.out
+    assert yaml.safe_load(dump_yaml(cfg))["data"]["data_dir"] == "007"  # quoted: it stays text in the file
+    extended = parse_command(SearchConfig, ["--resume", cfg.out, "--epochs", "9"], "t", "search")[0]
+    assert extended.epochs == 9 and extended.data == cfg.data
 
 
 @pytest.mark.parametrize("values,message", [
     ({"epoch": 3}, "unknown key.*valid keys are epochs"),
-    ({"epochs": "many"}, "epochs: expected int"),
-    ({"inner": {"size": 64}}, "expected a list"),
-    ({"amp": "maybe"}, "expected true or false"),
+    ({"epochs": "many"}, "epochs: expected int, got 'many'"),
+    ({"epochs": True}, "epochs: expected int"),
+    ({"inner": {"size": 64}}, "inner.size: expected list"),
+    ({"inner": {"size": [64, 6.5]}}, "inner.size: expected list"),
+    ({"amp": "maybe"}, "amp: expected bool"),
     ({"inner": 3}, "expected a mapping"),
-    ({"epochs": None}, "a value is required"),
+    ({"epochs": None}, "epochs: expected int, got None"),
+    ({"order": "third"}, "order: expected one of first, second"),
+    ({"out": 7}, "out: expected .*quote it"),
 ])
 def test_bad_values_name_the_key(values, message):
     with pytest.raises(UserError, match=message):
         from_dict(Outer, values)
 
 
+def test_ints_are_accepted_for_floats():
+    assert from_dict(Inner, {"rate": 1}).rate == 1.0 and isinstance(from_dict(Inner, {"rate": 1}).rate, float)
+
+
 def test_malformed_or_missing_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochs: [1,\n")
     with pytest.raises(UserError, match="not valid YAML"):
-        parse_config(Outer, ["--config", str(bad)], "t", "search")
+        parse(["--config", str(bad)])
     with pytest.raises(UserError, match="not found"):
-        parse_config(Outer, ["--config", str(tmp_path / "none.yaml")], "t", "search")
+        parse(["--config", str(tmp_path / "none.yaml")])
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(UserError, match="not UTF-8"):
+        read_yaml(latin)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="must hold a mapping"):
+        read_yaml(listed)
+    section = tmp_path / "section.yaml"
+    section.write_text("search: 3\n")
+    with pytest.raises(UserError, match="section 'search' must be a mapping"):
+        read_yaml(section, "search")
+
+
+def test_resume_and_config_together_are_refused(tmp_path):
+    with pytest.raises(UserError, match="drop --config"):
+        parse(["--resume", str(tmp_path), "--config", "x.yaml"])
+
+
+def test_help_lists_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit) as e:
+        search_main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--config", "--resume", "--epochs", "--init-channels", "--data.image-size", "--dataset",
+                 "--data-dir", "--data.augment.shift", "--arch-betas", "--genotype-out"):
+        assert flag in text, flag
+    assert "(default: 50)" in text and "Adam learning rate of the alphas" in text

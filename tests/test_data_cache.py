@@ -1,11 +1,16 @@
 """The decoded-image cache: reused when nothing changed, rebuilt when the folder changed, safe to interrupt."""
 from __future__ import annotations
 
+import io
+import struct
+import zlib
+
 import numpy as np
 import pytest
+from PIL import Image
 from test_data_util import config, make_layout, write_images
 
-from darts_nexp.data import cache, load_dataset
+from darts_nexp.data import DataConfig, cache, load_dataset, load_folder
 
 
 def _npys(root):
@@ -57,8 +62,6 @@ def test_interrupted_build_leaves_no_cache_and_restarts(tmp_path, monkeypatch):
 
 
 def test_decoded_pixels_match_pil(tmp_path):
-    from PIL import Image
-
     write_images(tmp_path / "good", 2, size=(16, 16))
     write_images(tmp_path / "defect", 2, size=(16, 16), prefix="d")
     ds = load_dataset(config(tmp_path))
@@ -72,3 +75,106 @@ def test_unwritable_cache_dir(tmp_path):
 
     with pytest.raises(UserError, match="writable --data.cache-dir"):
         load_dataset(config(tmp_path / "data", cache_dir=str(tmp_path / "file" / "sub")))
+
+
+def test_cache_version_keys_the_cache(tmp_path, monkeypatch):
+    """A decoder change bumps cache.VERSION, so caches of the old decoder are not reused."""
+    make_layout(tmp_path)
+    monkeypatch.setattr(cache, "VERSION", cache.VERSION - 1)
+    load_dataset(config(tmp_path))
+    monkeypatch.undo()
+    load_dataset(config(tmp_path))
+    assert len(_npys(tmp_path)) == 2
+
+
+# --- decoding: 16-bit and float images are scaled to 0..255, 8-bit ones are as before -----------------------------
+
+V16 = np.linspace(0, 65535, 256).round().astype(np.uint16).reshape(16, 16)  # a gradient, not only multiples of 257
+V8 = np.rint(V16 / 257).astype(np.uint8)  # what the pipeline must see: 65535 -> 255
+
+
+def _saved(image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _png16_rgb(rgb: np.ndarray) -> bytes:
+    """A 16-bit RGB PNG (PIL cannot write one)."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+HIGH_DEPTH = {
+    "png I;16": lambda: _saved(Image.fromarray(V16), "PNG"),
+    "tiff I;16": lambda: _saved(Image.fromarray(V16), "TIFF"),
+    "tiff I;16 lzw": lambda: _saved(Image.fromarray(V16), "TIFF", compression="tiff_lzw"),
+    "tiff I;16 deflate": lambda: _saved(Image.fromarray(V16), "TIFF", compression="tiff_deflate"),
+    "tiff I;16B": lambda: _saved(Image.frombytes("I;16B", (16, 16), V16.astype(">u2").tobytes()), "TIFF"),
+    "tiff I (int32)": lambda: _saved(Image.fromarray(V16.astype(np.int32)), "TIFF"),
+    "tiff F 0..1": lambda: _saved(Image.fromarray((V16 / 65535).astype(np.float32)), "TIFF"),
+    "tiff F 0..255": lambda: _saved(Image.fromarray((V16 / 257).astype(np.float32)), "TIFF"),
+}
+
+
+@pytest.mark.parametrize("kind", list(HIGH_DEPTH))
+def test_high_bit_depth_images_are_scaled_not_clipped(kind):
+    data = HIGH_DEPTH[kind]()
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.mode in ("I;16", "I;16B", "I", "F")  # the file really is high bit depth
+    x, size = cache.decode(data, DataConfig(image_size=[16, 16]))
+    assert size == (16, 16) and x.dtype == np.uint8
+    assert (x == V8).all(), (x[:2], V8[:2])
+
+
+def test_16_bit_rgb_png_is_read_to_within_one_level():
+    gray, _ = cache.decode(_png16_rgb(np.stack([V16] * 3, -1)), DataConfig(image_size=[16, 16]))
+    assert np.abs(gray.astype(int) - V8).max() <= 1  # PIL keeps the high byte of each channel
+    red, _ = cache.decode(_png16_rgb(np.stack([V16, 0 * V16, 0 * V16], -1)), DataConfig(image_size=[16, 16]))
+    assert np.abs(red - 0.299 * V16 / 257).max() <= 1.5
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA", "P", "1"])
+def test_8_bit_images_decode_as_before(mode):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    source = Image.fromarray(rgb).convert(mode)
+    expected = np.asarray(source.convert("L"))
+    if mode == "P":  # a gray palette: the palette index maps to its gray level
+        source = Image.fromarray(rgb[..., 0] // 2).convert("P")
+        source.putpalette([v for i in range(256) for v in (255 - i,) * 3])
+        expected = 255 - rgb[..., 0] // 2
+    if mode == "1":
+        assert set(np.unique(expected)) <= {0, 255}
+    x, _ = cache.decode(_saved(source, "PNG"), DataConfig(image_size=[16, 16]))
+    assert (x == expected).all()
+
+
+def test_tiff_files_are_listed_and_read(tmp_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.fromarray(V16).save(folder / "a.tif")
+    Image.fromarray(V16[::-1]).save(folder / "b.TIFF")
+    s = load_folder(folder, config(folder))
+    assert s.ids == ["a", "b"]
+    assert (s.images[0, 0] == V8).all() and (s.images[1, 0] == V8[::-1]).all()
+
+
+def test_decoder_errors_without_a_message_are_listed(tmp_path, monkeypatch):
+    make_layout(tmp_path)
+    real = cache.decode
+
+    def eof_on_g1(data, cfg):
+        if data == (tmp_path / "good" / "g1.png").read_bytes():
+            raise EOFError()  # PIL raises some of these on damaged files, with no message
+        return real(data, cfg)
+
+    monkeypatch.setattr(cache, "decode", eof_on_g1)
+    ds = load_dataset(config(tmp_path))
+    assert ds.failed == [["good/g1.png", "EOFError"]] and len(ds.train) == 17

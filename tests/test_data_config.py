@@ -1,9 +1,11 @@
 """DataConfig: defaults, YAML/command-line filling through the shared config code, and rejected values."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
 
-from darts_nexp.config import build_parser, from_dict
+from darts_nexp.config import from_dict, parse_args, validate
 from darts_nexp.data import DataConfig
 from darts_nexp.errors import UserError
 
@@ -14,17 +16,22 @@ def test_defaults_and_nested_update():
     assert cfg.synthetic.n_train == 100 and cfg.synthetic.n_test == 600 and cfg.augment.shift == 2
 
 
+@dataclass
+class Command:
+    data: DataConfig = field(default_factory=DataConfig)
+
+
 def test_short_flags():
-    flags = build_parser(DataConfig, "x").format_help()
-    assert "--dataset" in flags and "--data-dir" in flags and "--synthetic.n-train" in flags
+    cfg = parse_args(Command, ["--dataset", "nexperia", "--data-dir", "d", "--data.synthetic.n-train", "9"], "x").data
+    assert (cfg.dataset, cfg.data_dir, cfg.synthetic.n_train) == ("nexperia", "d", 9)
 
 
 @pytest.mark.parametrize("values,match", [
-    ({"dataset": "cifar"}, "valid datasets are synthetic, nexperia"),
+    ({"dataset": "cifar"}, "expected one of synthetic, nexperia"),
     ({"dataset": "nexperia"}, "needs --data-dir"),
-    ({"resize": "squash"}, "valid modes are resize, crop"),
+    ({"resize": "squash"}, "expected one of resize, crop"),
     ({"image_size": [64]}, "image_size must be two numbers"),
-    ({"channels": 2}, "channels must be 1 or 3"),
+    ({"channels": 2}, "channels: expected one of 1, 3"),
     ({"crop_border": -1}, "crop_border must be >= 0"),
     ({"val_fraction": 0.7}, "val_fraction and test_fraction"),
     ({"synthetic": {"label_noise": 0.9}}, "synthetic.label_noise"),
@@ -33,7 +40,7 @@ def test_short_flags():
 ])
 def test_bad_values(values, match):
     with pytest.raises(UserError, match=match):
-        from_dict(DataConfig, values)
+        validate(from_dict(DataConfig, values))
 
 
 def test_cache_root(tmp_path):

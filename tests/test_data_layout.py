@@ -13,7 +13,7 @@ from darts_nexp.errors import UserError
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-@pytest.mark.parametrize("ext,mode", [(".jpg", "L"), (".png", "RGB"), (".bmp", "L")])
+@pytest.mark.parametrize("ext,mode", [(".jpg", "L"), (".png", "RGB"), (".bmp", "L"), (".tif", "L")])
 def test_layouts_and_formats(tmp_path, layout, ext, mode):
     make_layout(tmp_path, layout, ext=ext, mode=mode)
     ds = load_dataset(config(tmp_path))
@@ -112,7 +112,7 @@ def test_boxes_for_unknown_ids_warn_with_counts(tmp_path, caplog):
 @pytest.mark.parametrize("text,match", [
     ("name,a,b\nd0,1,2\n", "must start with the header line id,x_1,y_1,x_2,y_2"),
     ("id,x_1,y_1,x_2,y_2\nd0,1,2\n", "line 2 has 3 column"),
-    ("id,x_1,y_1,x_2,y_2\nd0,1,2,x,4\n", "line 2: box corners must be numbers"),
+    ("id,x_1,y_1,x_2,y_2\nd0,1,2,x,4\n", r"line 2 \(id d0\): box corners must be numbers"),
     ("", "empty file"),
 ])
 def test_malformed_boxes_csv(tmp_path, text, match):

@@ -4,13 +4,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn as nn
-import yaml
 
 from darts_nexp.errors import UserError
 from darts_nexp.final import FinalNetwork, create_final_network, drop_path, multiply_adds, param_count
 from darts_nexp.final.loss import Criterion
 from darts_nexp.final.trainer import Amp, train_epoch
-from darts_nexp.metrics import auc, predict
+from darts_nexp.loops import predict
+from darts_nexp.metrics import auc
 from darts_nexp.space import Genotype
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,10 +122,10 @@ def test_drop_path_spares_identity_and_is_off_in_eval():
 def test_checkpoint_round_trip_rebuilds_the_same_network():
     torch.manual_seed(0)
     model = FinalNetwork(genotype("darts_v1"), init_channels=4, layers=3).eval()
-    ckpt = {"model": model.state_dict(), "model_args": model.model_args,
-            "genotype": yaml.safe_dump(model.genotype.to_dict())}
     x = torch.randn(2, 1, 40, 36)
+    ckpt = {"model": model.spec(), "state_dict": model.state_dict()}
     assert torch.equal(create_final_network(ckpt)(x), model(x))
+    assert isinstance(ckpt["model"]["genotype"], dict)  # data, not YAML text
 
 
 def test_unequal_concat_is_a_clear_error():
@@ -151,8 +151,8 @@ def test_training_learns_an_easy_task():
     model = FinalNetwork(genotype("darts_v2"), init_channels=8, layers=2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=3e-5)
     train, val = batches(12, 0), batches(4, 1)
-    for _ in range(3):
+    for epoch in range(3):
         stats = train_epoch(model, train, opt, Criterion("ce", 0.1), 0.4, 5.0, Amp(torch.device("cpu"), False),
-                            progress=False)
+                            epoch=epoch + 1, progress=False)
     _, scores, labels = predict(model, val)
     assert stats["train_auc"] > 0.9 and auc(labels, scores) > 0.9

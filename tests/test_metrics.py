@@ -9,7 +9,8 @@ from sklearn.metrics import roc_auc_score
 from darts_nexp.final.report import write_report
 from darts_nexp.errors import UserError
 from darts_nexp.metrics import (auc, check_threshold_options, choose_threshold, confusion_metrics, cost_threshold,
-                                fpr_threshold, plot_roc, roc, tpr_at_fpr, youden_threshold)
+                                fpr_threshold, roc, tpr_at_fpr, youden_threshold)
+from darts_nexp.plots import plot_roc
 
 # Two good parts (0.1, 0.4) and two defects (0.35, 0.8). Of the 4 (defect, good) pairs, 3 rank the defect higher.
 LABELS = np.array([0, 0, 1, 1])

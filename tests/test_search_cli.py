@@ -56,7 +56,7 @@ def test_smoke_search_writes_every_artifact(finished_run, capsys):
     assert "genotype/text_summary" in events.Tags()["tensors"]
 
 
-def test_resume_equals_uninterrupted_run(finished_run, data_dir, tmp_path, monkeypatch):
+def test_resume_equals_uninterrupted_run(finished_run, data_dir, tmp_path, monkeypatch, capsys):
     run_dir, uninterrupted = finished_run
     epochs_run = []
 
@@ -71,6 +71,7 @@ def test_resume_equals_uninterrupted_run(finished_run, data_dir, tmp_path, monke
     with pytest.raises(SystemExit) as stop:
         main(smoke_args(data_dir, tmp_path))
     assert stop.value.code == 130 and load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 0
+    assert f"python search.py --resume {tmp_path}" in capsys.readouterr().err
     monkeypatch.setattr(search_cli, "search_epoch", search_epoch)
     resumed = main(["--resume", str(tmp_path), "--progress", "false"])
     for name, alpha in uninterrupted.alphas.items():

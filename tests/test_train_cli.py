@@ -8,11 +8,11 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import darts_nexp.cli.train as train_cli
 from darts_nexp.cli.train import main
 from darts_nexp.data import DataConfig
 from darts_nexp.data.synthetic import ensure
 from darts_nexp.final.loss import Criterion, class_weights
+from darts_nexp.runs import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "configs" / "smoke.yaml")
@@ -60,32 +60,34 @@ def test_smoke_run_writes_every_artifact(full_run):
     assert {"train/loss", "val/auc", "val/loss", "lr"} <= set(events.Tags()["scalars"])
     assert [e.step for e in events.Scalars("val/auc")] == [1, 2]
     best = torch.load(run / "best.pt", weights_only=True)
-    assert best["model_args"]["layers"] == 3 and best["model_args"]["init_channels"] == 8
-    assert "sep_conv_3x3" in best["genotype"] and best["data"]["image_size"] == [32, 32]
+    assert best["format"] == 2 and best["role"] == "best" and best["model"]["name"] == "darts"
+    assert best["model"]["args"]["layers"] == 3 and best["model"]["args"]["init_channels"] == 8
+    assert best["model"]["genotype"]["normal"][0] == ["sep_conv_3x3", 0] and best["data"]["image_size"] == [32, 32]
+    assert json.loads((run / "run.json").read_text())["kind"] == "train"
 
 
 def test_resume_is_exact(full_run, unlabelled_test_data, tmp_path, monkeypatch, capsys):
     """Interrupt after epoch 1 of 2, resume, and get the uninterrupted run's weights and metrics bit for bit."""
     out = tmp_path / "resumed"
-    real_save = train_cli.save_checkpoint
+    real_save = Run.save_checkpoint
 
-    def save_then_interrupt(path, state):
-        real_save(path, state)
-        if path.name == "last.pt" and state["epoch"] == 0:
+    def save_then_interrupt(self, name, role, state):
+        real_save(self, name, role, state)
+        if name == "last.pt" and state["epoch"] == 0:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_cli, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(Run, "save_checkpoint", save_then_interrupt)
     with pytest.raises(SystemExit) as e:
         main(train_args(unlabelled_test_data, out))
-    assert e.value.code == 130 and "--resume" in capsys.readouterr().err
+    assert e.value.code == 130 and f"--resume {out}" in capsys.readouterr().err
     assert not (out / "metrics.json").exists()
-    monkeypatch.setattr(train_cli, "save_checkpoint", real_save)
+    monkeypatch.setattr(Run, "save_checkpoint", real_save)
     main(["--resume", str(out), "--progress", "false"])
     assert "resuming" in capsys.readouterr().out
     a = torch.load(full_run.run_dir / "last.pt", weights_only=True)
     b = torch.load(out / "last.pt", weights_only=True)
-    assert a["model"].keys() == b["model"].keys()
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     assert a["history"] == b["history"]
     ours, theirs = (json.loads((d / "metrics.json").read_text()) for d in (out, full_run.run_dir))
     assert ours.pop("checkpoint") != theirs.pop("checkpoint") and ours == theirs  # null for NaN: comparable
@@ -101,9 +103,9 @@ def test_imbalance_options_and_cosine_train(unlabelled_test_data, tmp_path):
 
 
 @pytest.mark.parametrize("argv,expected,shown", [
-    (["--style", "cifar", "--layers", "20", "--init-channels", "36", "--num-classes", "10", "--image-size", "32"],
+    (["--stem", "cifar", "--layers", "20", "--init-channels", "36", "--num-classes", "10", "--image-size", "32"],
      3_349_342, "3.35M"),
-    (["--style", "imagenet", "--layers", "14", "--init-channels", "48", "--num-classes", "1000", "--image-size", "224"],
+    (["--stem", "imagenet", "--layers", "14", "--init-channels", "48", "--num-classes", "1000", "--image-size", "224"],
      4_718_752, "4.72M"),
 ])
 def test_summary_prints_the_paper_sizes(argv, expected, shown, capsys):
@@ -139,8 +141,10 @@ def write(path: Path, text: str) -> str:
     (lambda t: ["--genotype", V2, "--dataset", "nexperia", "--data-dir", str(t / "missing"), "--out", str(t / "r")],
      "missing"),
     (lambda t: ["--genotype", V2, "--num-classes", "10", "--out", str(t / "r")], "num-classes 2"),
-    (lambda t: ["--resume", str(t)], "no config.yaml"),
-    (lambda t: ["--genotype", V2, "--schedule", "step"], "schedule 'step' is not valid"),
+    (lambda t: ["--resume", str(t)], "no train run there"),
+    (lambda t: ["--genotype", V2, "--lr", "-1"], "lr must be a positive number"),
+    (lambda t: ["--genotype", V2, "--config", write(t / "c.yaml", "train: {schedule: step}\n")],
+     "schedule: expected one of exp, cosine"),
 ])
 def test_bad_input_exits_cleanly(make_argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:

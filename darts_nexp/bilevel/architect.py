@@ -77,26 +77,27 @@ class Architect:
             # 1. virtual step: w <- w - eta * (mu * buf + g + wd * w)
             _, g = self._loss_and_grad(train_batch, weights)
             with torch.no_grad():
-                step = list(torch._foreach_add(g, saved, alpha=wd))
-                for i, w in enumerate(weights):
+                for w, gw, w0 in zip(weights, g, saved):
+                    step = gw.add(w0, alpha=wd)
                     buf = weight_optimizer.state.get(w, {}).get("momentum_buffer")
                     if buf is not None:
-                        step[i].add_(buf, alpha=mu)
-                torch._foreach_add_(weights, step, alpha=-eta)
-            del g, step
+                        step.add_(buf, alpha=mu)
+                    w.add_(step, alpha=-eta)
+            del g
             # 2. dL_val(w', alpha)/dalpha and v = dL_val(w', alpha)/dw' from one backward pass
             loss, grads = self._loss_and_grad(val_batch, alphas + weights)
             d_alpha, v = grads[:len(alphas)], grads[len(alphas):]
-            eps = 0.01 / torch.linalg.vector_norm(torch.stack(torch._foreach_norm(v))).item()
+            eps = 0.01 / torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in v])).item()
             # 3. g+ and g- at w +- eps v: alpha gradients only
             g_pm = []
             for sign in (1.0, -1.0):
                 with torch.no_grad():
-                    torch._foreach_copy_(weights, saved)
-                    torch._foreach_add_(weights, v, alpha=sign * eps)
+                    for w, w0, vw in zip(weights, saved, v):
+                        w.copy_(w0).add_(vw, alpha=sign * eps)
                 g_pm.append(self._loss_and_grad(train_batch, alphas)[1])
         finally:
             with torch.no_grad():
-                torch._foreach_copy_(weights, saved)
+                for w, w0 in zip(weights, saved):
+                    w.copy_(w0)
         scale = eta / (2 * eps)
         return loss, [da - scale * (gp - gm) for da, gp, gm in zip(d_alpha, *g_pm)]

@@ -2,12 +2,10 @@
 architecture half with an SGD weight step on a batch of the weight half."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from ..metrics import auc
+from ..loops import fit_epoch
 from .architect import Architect
 
 
@@ -31,23 +29,18 @@ def weight_step(model, batch, optimizer: torch.optim.Optimizer, grad_clip: float
 
 
 def search_epoch(model, architect: Architect, weight_optimizer: torch.optim.Optimizer, weight_batches, arch_batches,
-                 eta: float, grad_clip: float = 5.0, desc: str = "search", progress: bool = True) -> dict:
-    """Run one epoch; eta is the current weight learning rate (used by the second-order virtual step).
+                 eta: float, epoch: int, grad_clip: float = 5.0, desc: str = "search", progress: bool = True) -> dict:
+    """Run one epoch (`epoch` counted from 1); eta is the current weight learning rate (the second-order virtual
+    step uses it).
 
     Returns the mean training loss and AUC on the weight half, and the mean architecture-step loss.
     """
     model.train()
     arch_iter = _endless(arch_batches)
-    train_loss = arch_loss = 0.0
-    scores, labels = [], []
-    bar = tqdm(weight_batches, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
-    for batch in bar:
-        arch_loss += architect.step(batch, next(arch_iter), eta, weight_optimizer)
+
+    def step(batch):
+        arch_loss = architect.step(batch, next(arch_iter), eta, weight_optimizer)
         loss, logits = weight_step(model, batch, weight_optimizer, grad_clip)
-        train_loss += loss
-        scores.append(logits.float().softmax(dim=1)[:, 1].cpu().numpy())
-        labels.append(batch[1].cpu().numpy())
-        bar.set_postfix(loss=f"{loss:.3f}")
-    steps = max(len(scores), 1)
-    return {"train_loss": train_loss / steps, "arch_loss": arch_loss / steps,
-            "train_auc": auc(np.concatenate(labels), np.concatenate(scores)) if scores else float("nan")}
+        return {"train_loss": loss, "arch_loss": arch_loss}, logits
+
+    return fit_epoch(weight_batches, step, epoch, desc, progress)

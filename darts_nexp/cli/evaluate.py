@@ -10,39 +10,48 @@ such as good/ and defect/, or --labels-csv), metrics.json, predictions.csv and r
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
+import tyro
 
-from ..config import from_dict, parse_config
+from ..config import from_dict, parse_command
 from ..data import Batches, DataConfig, load_folder
 from ..data.layout import check_ids, read_labels
 from ..errors import UserError, cli_entry
 from ..final import create_final_network
 from ..final.report import write_report, write_submission
-from ..metrics import check_threshold_options, choose_threshold, predict
-from ..runs import load_checkpoint, pick_device
+from ..loops import predict
+from ..metrics import check_threshold_options, choose_threshold
+from ..runs import SUBMISSION, Run, load_checkpoint, trained_checkpoint
+from ..runtime import pick_device
 
 
 @dataclass
 class EvaluateConfig:
-    data_dir: Optional[str] = field(default=None, metadata={"flag": "--data-dir", "help": "folder of images to score"})
-    labels_csv: Optional[str] = field(default=None, metadata={"help": "id,label CSV giving the images' labels"})
-    out: Optional[str] = field(default=None, metadata={"flag": "--out", "help": "output folder (default: a new "
-                                                                                  "eval-<folder>-<time> in the run)"})
-    device: str = field(default="auto", metadata={"flag": "--device", "help": "auto, cpu or cuda"})
+    """Settings of `python -m darts_nexp.evaluate` (docs/training.md)."""
+    checkpoint: tyro.conf.Positional[Optional[str]] = None
+    """a run directory of train_final.py (its best.pt is used) or a checkpoint file"""
+    data_dir: Optional[str] = None
+    """folder of images to score"""
+    labels_csv: Optional[str] = None
+    """id,label CSV giving the images' labels"""
+    out: Optional[str] = None
+    """output folder (default: a new eval-<folder>-<time> inside the run directory)"""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto (CUDA when present), cpu or cuda"""
     batch_size: int = 64
-    threshold: Optional[float] = field(default=None, metadata={
-        "help": "fixed defect-score threshold (default: the one chosen when training)"})
-    threshold_cost_ratio: Optional[float] = field(default=None, metadata={
-        "help": "re-choose the threshold on the run's validation scores: least cost for this cost ratio"})
-    threshold_max_fpr: Optional[float] = field(default=None, metadata={
-        "help": "re-choose the threshold on the run's validation scores: at most this FPR"})
+    """images per batch"""
+    threshold: Optional[float] = None
+    """fixed defect-score threshold (default: the one chosen when training)"""
+    threshold_cost_ratio: Optional[float] = None
+    """re-choose the threshold on the run's validation scores: least cost for this cost ratio"""
+    threshold_max_fpr: Optional[float] = None
+    """re-choose the threshold on the run's validation scores: at most this FPR"""
 
     def validate(self) -> None:
         if self.threshold is not None and (self.threshold_cost_ratio, self.threshold_max_fpr) != (None, None):
@@ -50,17 +59,6 @@ class EvaluateConfig:
         check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
         if self.batch_size < 1:
             raise UserError(f"--batch-size must be >= 1 (got {self.batch_size})")
-
-
-def find_checkpoint(path: str) -> Path:
-    """A checkpoint file as given, or the best (else last) checkpoint of a run directory."""
-    path = Path(path)
-    if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / name).is_file():
-                return path / name
-        raise UserError(f"{path} holds no best.pt or last.pt; pass a run directory of train_final.py or a checkpoint")
-    return path
 
 
 def threshold_for(cfg: EvaluateConfig, ckpt: dict) -> dict:
@@ -76,15 +74,14 @@ def threshold_for(cfg: EvaluateConfig, ckpt: dict) -> dict:
     return ckpt.get("threshold") or {"value": 0.5, "method": "default", "chosen_on": "none"}
 
 
-def run(cfg: EvaluateConfig, checkpoint: str) -> dict:
+def run(cfg: EvaluateConfig) -> dict:
     """Score every image under cfg.data_dir; returns {"metrics": dict or None, "files": [paths], "out": Path}."""
+    if cfg.checkpoint is None:
+        raise UserError("no network given; pass a run directory of train_final.py or a checkpoint file")
     if cfg.data_dir is None:
         raise UserError("no images given; pass --data-dir FOLDER (a folder of .jpg/.png/.bmp images)")
-    ckpt_path = find_checkpoint(checkpoint)
-    ckpt = load_checkpoint(ckpt_path)
-    if not {"model", "model_args", "genotype", "data"} <= set(ckpt):
-        raise UserError(f"{ckpt_path} is not a checkpoint of train_final.py (it lacks the model or its settings); "
-                        f"pass best.pt or last.pt of a training run")
+    ckpt_path = trained_checkpoint(cfg.checkpoint)
+    ckpt = load_checkpoint(ckpt_path, ("best", "last"))
     device = pick_device(cfg.device)
     model = create_final_network(ckpt).to(device)
     # The preprocessing the network was trained with (size, crop, channels); only the folder is new.
@@ -98,12 +95,14 @@ def run(cfg: EvaluateConfig, checkpoint: str) -> dict:
         labels = np.array([table.get(i, y) for i, y in zip(images.ids, labels)], dtype=np.int64)
     _, scores, _ = predict(model, Batches(images, cfg.batch_size, device, shuffle=False, seed=0))
     folder = Path(cfg.data_dir)
-    out = Path(cfg.out) if cfg.out else ckpt_path.parent / f"eval-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = cfg.out or str(ckpt_path.parent / f"eval-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out_dir = Run.open(out, "evaluate")
     threshold = threshold_for(cfg, ckpt)
     info = {"images": str(folder), "checkpoint": str(ckpt_path)}
-    out.mkdir(parents=True, exist_ok=True)
-    metrics, files = write_report(out, images.ids, labels, scores, threshold, info, title=f"ROC ({folder.name})")
-    files.append(write_submission(out / "submission.csv", images.ids, scores))
+    metrics, files = write_report(out_dir.path, images.ids, labels, scores, threshold, info,
+                                  title=f"ROC ({folder.name})")
+    files.append(write_submission(out_dir.file(SUBMISSION), images.ids, scores))
+    out_dir.finish()
     flagged = int((scores >= threshold["value"]).sum())
     print(f"scored {len(images)} images from {cfg.data_dir} with {ckpt_path}")
     print(f"  threshold {threshold['value']:.4f} ({threshold['method']}): {flagged} flagged as defective")
@@ -112,14 +111,11 @@ def run(cfg: EvaluateConfig, checkpoint: str) -> dict:
               f"precision {metrics['precision']:.3f}")
     for path in files:
         print(f"  {path.name + ':':17s}{path}")
-    return {"metrics": metrics, "files": files, "out": out}
-
-
-def _positional(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT", help="run directory or checkpoint file")
+    return {"metrics": metrics, "files": files, "out": out_dir.path}
 
 
 @cli_entry
 def main(argv=None) -> dict:
-    cfg, ns = parse_config(EvaluateConfig, argv, __doc__.splitlines()[0], "evaluate", extra=_positional)
-    return run(cfg, ns.checkpoint)
+    cfg, _ = parse_command(EvaluateConfig, argv, __doc__.splitlines()[0], "evaluate", resumable=False,
+                           prog="python -m darts_nexp.evaluate")
+    return run(cfg)

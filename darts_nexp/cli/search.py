@@ -11,64 +11,83 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 import yaml
 from tqdm import tqdm
 
 from ..bilevel import Architect, search_epoch
-from ..config import parse_run_config, save_config
-from ..data import Batches, DataConfig, search_splits
-from ..errors import UserError, cli_entry
-from ..metrics import auc, predict
+from ..config import parse_command
+from ..data import Batches, DataConfig, save_splits, search_splits
+from ..errors import Diverged, UserError, cli_entry
+from ..loops import predict
+from ..metrics import auc
 from ..render import INSTALL_HINT, render_genotype
-from ..runs import (load_checkpoint, make_run_dir, pick_device, save_checkpoint, seed_epoch, tensorboard_writer,
-                    write_atomic)
-from ..space import STEMS, Genotype
+from ..runs import CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint, write_atomic
+from ..runtime import pick_device, seed_epoch, tensorboard_writer
+from ..space import Genotype
 from ..supernet import SearchNetwork
 from .search_log import log_epoch
-
-ORDERS = ("first", "second")
 
 
 @dataclass
 class SearchConfig:
-    seed: int = field(default=0, metadata={"flag": "--seed", "help": "seeds the split, data order and model"})
-    device: str = field(default="auto", metadata={"flag": "--device", "help": "auto, cpu or cuda"})
-    epochs: int = field(default=50, metadata={"flag": "--epochs"})
-    order: str = field(default="second", metadata={"flag": "--order", "help": "first or second (unrolled) order"})
+    """Settings of search.py (docs/search.md)."""
+    seed: int = 0
+    """seeds the split, the data order and the supernet"""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto (CUDA when present), cpu or cuda"""
+    epochs: int = 50
+    """search epochs"""
+    order: Literal["first", "second"] = "second"
+    """first or second (unrolled) order architecture gradient"""
     batch_size: int = 64
-    init_channels: int = field(default=16, metadata={"help": "C: channels per node in the first cells"})
-    layers: int = field(default=8, metadata={"help": "cells in the supernet"})
-    nodes: int = field(default=4, metadata={"help": "intermediate nodes per cell"})
-    stem: str = field(default="cifar", metadata={"help": "cifar (full resolution) or imagenet (down to 1/8)"})
+    """images per batch, for both halves"""
+    init_channels: int = 16
+    """C: channels per node in the first cells (doubled at each reduction)"""
+    layers: int = 8
+    """cells in the supernet"""
+    nodes: int = 4
+    """intermediate nodes per cell"""
+    stem: Literal["cifar", "imagenet"] = "cifar"
+    """cifar (one conv, full resolution) or imagenet (stride-2 convs down to 1/8)"""
     stem_multiplier: int = 3
-    lr: float = field(default=0.025, metadata={"help": "weight SGD learning rate, cosine-annealed to lr_min"})
+    """the cifar stem outputs stem_multiplier * C channels"""
+    lr: float = 0.025
+    """weight SGD learning rate, cosine-annealed to lr_min"""
     lr_min: float = 0.001
+    """final weight learning rate"""
     momentum: float = 0.9
+    """weight SGD momentum (also used by the virtual step)"""
     weight_decay: float = 3e-4
+    """weight SGD weight decay (also used by the virtual step)"""
     grad_clip: float = 5.0
-    arch_lr: float = field(default=3e-4, metadata={"help": "Adam learning rate of the alphas"})
+    """max global norm of the weight gradient"""
+    arch_lr: float = 3e-4
+    """Adam learning rate of the alphas"""
     arch_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    """Adam betas of the alphas"""
     arch_weight_decay: float = 1e-3
-    progress: bool = field(default=True, metadata={"help": "show a progress bar per epoch"})
-    out: Optional[str] = field(default=None, metadata={"flag": "--out", "help": "run directory (default runs/search-<time>)"})
-    genotype_out: Optional[str] = field(default=None, metadata={
-        "flag": "--genotype-out", "help": "genotype export (default genotypes/nexp.yaml or genotypes/<dataset>.yaml)"})
+    """Adam weight decay of the alphas"""
+    progress: bool = True
+    """show a progress bar per epoch"""
+    out: Optional[str] = None
+    """run directory (default runs/search-<date>-<time>)"""
+    genotype_out: Optional[str] = None
+    """genotype export (default genotypes/nexp.yaml, or genotypes/<dataset>.yaml)"""
     data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> None:
-        if self.order not in ORDERS:
-            raise UserError(f"--order {self.order!r} is not valid; use first or second")
-        if self.stem not in STEMS:
-            raise UserError(f"stem {self.stem!r} is not valid; use one of {', '.join(STEMS)}")
         if self.epochs < 1 or self.batch_size < 2 or self.layers < 1 or self.nodes < 1 or self.init_channels < 2:
             raise UserError("epochs and layers and nodes must be >= 1, batch_size and init_channels >= 2")
         if self.stem == "imagenet" and self.init_channels % 2:
             raise UserError(f"the imagenet stem needs an even init_channels (got {self.init_channels})")
         if len(self.arch_betas) != 2:
             raise UserError(f"arch_betas must be two numbers (got {self.arch_betas})")
+        for name in ("lr", "lr_min", "arch_lr", "grad_clip"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise UserError(f"{name} must be a positive number (got {getattr(self, name)})")
 
     def genotype_path(self) -> Path:
         if self.genotype_out:
@@ -101,18 +120,17 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     """Search, or continue the search in cfg.out when `resume`; returns the final genotype and where it went."""
     start = time.time()
     device = pick_device(cfg.device)
-    run_dir = make_run_dir(cfg.out, "search")
-    cfg.out = str(run_dir)
-    ckpt = run_dir / "checkpoint.pt"
-    if not resume and ckpt.exists():
-        raise UserError(f"{run_dir} already holds a search; continue it with --resume {run_dir}, or pass a new --out")
-    save_config(cfg, run_dir / "config.yaml")
+    splits = search_splits(cfg.data, cfg.seed)  # bad data is refused before any folder is made
+    run_dir = Run.open(cfg.out, "search", resume)
+    cfg.out = str(run_dir.path)
+    run_dir.save_config(cfg)
+    save_splits(run_dir.path, cfg.seed, splits)
+    weight_half, arch_half = splits
     torch.manual_seed(cfg.seed)
-    weight_half, arch_half = search_splits(cfg.data, cfg.seed, run_dir)
     model, weight_opt, scheduler, architect = build(cfg, device)
     start_epoch, history = 0, []
-    if resume:
-        state = load_checkpoint(ckpt)
+    if resume and run_dir.file(SEARCH_CHECKPOINT).is_file():
+        state = load_checkpoint(run_dir.file(SEARCH_CHECKPOINT), ("search",))
         model.load_states(state["weights"], state["alphas"])
         weight_opt.load_state_dict(state["weight_optimizer"])
         architect.optimizer.load_state_dict(state["arch_optimizer"])
@@ -123,56 +141,63 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     weight_batches = Batches(weight_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed, augment=cfg.data.augment)
     arch_batches = Batches(arch_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed + 1, augment=cfg.data.augment)
     val_batches = Batches(arch_half, cfg.batch_size, device, shuffle=False, seed=cfg.seed)
-    writer = tensorboard_writer(run_dir)
-    for epoch in range(start_epoch, cfg.epochs):
-        seed_epoch(cfg.seed, epoch)
-        weight_batches.set_epoch(epoch)
-        arch_batches.set_epoch(epoch)
-        lr = scheduler.get_last_lr()[0]
-        stats = search_epoch(model, architect, weight_opt, weight_batches, arch_batches, eta=lr,
-                             grad_clip=cfg.grad_clip, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
-        scheduler.step()
-        val_loss, scores, labels = predict(model, val_batches)
-        stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=auc(labels, scores))
-        genotype = model.genotype()
-        history.append({**{k: float(v) for k, v in stats.items()}, "epoch": epoch + 1, "genotype": genotype.to_dict()})
-        log_epoch(writer, model, stats, genotype, architect)
-        save_checkpoint(ckpt, {"epoch": epoch, "model_args": model.model_args, "weights": model.weight_state(),
-                               "alphas": model.arch_state(), "weight_optimizer": weight_opt.state_dict(),
-                               "arch_optimizer": architect.optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict(), "history": history})
-        write_atomic(run_dir / "genotype_history.yaml", yaml.safe_dump(history, sort_keys=False, default_flow_style=None))
-        tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} auc {stats['train_auc']:.4f}"
-                   f" | val loss {val_loss:.4f} auc {stats['val_auc']:.4f} | lr {lr:.5f}")
+    writer = tensorboard_writer(run_dir.path)
+    hint = f"lower the weight learning rate (--lr, now {cfg.lr:g}) or the alphas' (--arch-lr, now {cfg.arch_lr:g})"
+    with run_dir.guard(SEARCH_CHECKPOINT, hint):
+        for epoch in range(start_epoch, cfg.epochs):
+            seed_epoch(cfg.seed, epoch)
+            weight_batches.set_epoch(epoch)
+            arch_batches.set_epoch(epoch)
+            lr = scheduler.get_last_lr()[0]
+            stats = search_epoch(model, architect, weight_opt, weight_batches, arch_batches, eta=lr, epoch=epoch + 1,
+                                 grad_clip=cfg.grad_clip, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
+            scheduler.step()
+            if not all(torch.isfinite(a).all() for a in model.alphas()):
+                raise Diverged(f"the architecture weights (alphas) became non-finite in epoch {epoch + 1}")
+            val_loss, scores, labels = predict(model, val_batches)
+            stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=auc(labels, scores))
+            genotype = model.genotype()
+            history.append({**{k: float(v) for k, v in stats.items()}, "epoch": epoch + 1,
+                            "genotype": genotype.to_dict()})
+            log_epoch(writer, model, stats, genotype, architect)
+            run_dir.save_checkpoint(SEARCH_CHECKPOINT, "search", {
+                "epoch": epoch, "model_args": model.model_args, "weights": model.weight_state(),
+                "alphas": model.arch_state(), "weight_optimizer": weight_opt.state_dict(),
+                "arch_optimizer": architect.optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "history": history})
+            write_atomic(run_dir.file(HISTORY), yaml.safe_dump(history, sort_keys=False, default_flow_style=None))
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} auc "
+                       f"{stats['train_auc']:.4f} | val loss {val_loss:.4f} auc {stats['val_auc']:.4f} | lr {lr:.5f}")
     writer.close()
     return _finish(cfg, run_dir, model, history, time.time() - start)
 
 
-def _finish(cfg: SearchConfig, run_dir: Path, model: SearchNetwork, history: list, seconds: float) -> SearchResult:
+def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float) -> SearchResult:
     """Write the genotype, its export and the drawings, then print where everything went."""
     meta = {"dataset": cfg.data.dataset, "order": cfg.order, "epochs": len(history), "seed": cfg.seed,
-            "run_dir": str(run_dir)}
+            "run_dir": str(run_dir.path)}
     genotype = model.genotype(name=f"search-{cfg.data.dataset}", meta=meta)
-    genotype.save(run_dir / "genotype.yaml")
+    genotype.save(run_dir.file(GENOTYPE))
     export = cfg.genotype_path()
     try:
         genotype.save(export)
     except OSError as e:
         raise UserError(f"cannot write the genotype to {export} ({e}); pass a writable path to --genotype-out")
-    drawings, has_dot = render_genotype(genotype, run_dir)
+    drawings, has_dot = render_genotype(genotype, run_dir.path)
+    run_dir.finish()
     print(f"\nsearch finished in {seconds:.1f} s ({len(history)} epochs, {cfg.order} order)")
-    print(f"  genotype:      {export}  (copy: {run_dir / 'genotype.yaml'})")
-    print(f"  history:       {run_dir / 'genotype_history.yaml'}")
+    print(f"  genotype:      {export}  (copy: {run_dir.file(GENOTYPE)})")
+    print(f"  history:       {run_dir.file(HISTORY)}")
     print(f"  cell drawings: {', '.join(str(p) for p in drawings)}")
-    print(f"  checkpoint:    {run_dir / 'checkpoint.pt'}  (continue with --resume {run_dir})")
-    print(f"  config:        {run_dir / 'config.yaml'}")
+    print(f"  checkpoint:    {run_dir.file(SEARCH_CHECKPOINT)}  (continue with --resume {run_dir})")
+    print(f"  config:        {run_dir.file(CONFIG)}")
     print(f"  tensorboard:   tensorboard --logdir {run_dir}")
     if not has_dot:
         print(INSTALL_HINT)
-    return SearchResult(run_dir, genotype, export, model.arch_state(), history, seconds)
+    return SearchResult(run_dir.path, genotype, export, model.arch_state(), history, seconds)
 
 
 @cli_entry
 def main(argv=None) -> SearchResult:
-    cfg, ns = parse_run_config(SearchConfig, argv, __doc__.splitlines()[0], "search")
+    cfg, ns = parse_command(SearchConfig, argv, __doc__.splitlines()[0], "search", prog="search.py")
     return run(cfg, resume=bool(ns.resume))

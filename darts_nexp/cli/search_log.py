@@ -3,12 +3,7 @@ from __future__ import annotations
 
 import yaml
 
-from ..space import PRIMITIVES
-
-
-def edge_names(nodes: int) -> list[str]:
-    """One name per alpha row, "<input>-><node>", in the row order of the alphas."""
-    return [f"{src}->{node + 2}" for node in range(nodes) for src in range(node + 2)]
+from ..space import PRIMITIVES, edge_names
 
 
 def log_epoch(writer, model, stats: dict, genotype, architect) -> None:

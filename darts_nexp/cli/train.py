@@ -3,7 +3,7 @@
     python train_final.py --genotype FILE [--dataset synthetic|nexperia] [--data-dir DIR] [--config FILE]
                           [--epochs N] [--seed S] [--device auto|cpu|cuda] [--out RUN_DIR]
     python train_final.py --resume RUN_DIR
-    python train_final.py --genotype FILE --summary [--style imagenet|cifar] [--layers N] [--init-channels C]
+    python train_final.py --genotype FILE --summary [--stem imagenet|cifar] [--layers N] [--init-channels C]
                           [--num-classes K] [--image-size S]
 
 The run directory gets config.yaml, genotype.yaml, TensorBoard events, best.pt (by validation AUC) and last.pt,
@@ -17,73 +17,100 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
-import yaml
 from tqdm import tqdm
 
-from ..config import parse_run_config, save_config, to_dict
-from ..data import Batches, DataConfig, train_splits
+from ..config import parse_command, to_dict
+from ..data import Batches, DataConfig, save_splits, train_splits
 from ..errors import UserError, cli_entry
 from ..final import FinalNetwork, create_final_network, multiply_adds, param_count
-from ..final.loss import CLASS_WEIGHTS, LOSSES, Criterion, class_weights
+from ..final.loss import Criterion, class_weights
 from ..final.report import write_report, write_submission
-from ..final.trainer import AMP_DTYPES, Amp, train_epoch
-from ..metrics import auc, check_threshold_options, choose_threshold, predict
-from ..runs import load_checkpoint, make_run_dir, pick_device, save_checkpoint, seed_epoch, tensorboard_writer
-from ..space import STEMS, Genotype
-
-SCHEDULES = ("exp", "cosine")
+from ..final.trainer import Amp, train_epoch
+from ..loops import predict
+from ..metrics import auc, check_threshold_options, choose_threshold
+from ..runs import BEST, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
+from ..runtime import pick_device, seed_epoch, tensorboard_writer
+from ..space import Genotype
 
 
 @dataclass
 class TrainConfig:
-    genotype: Optional[str] = field(default=None, metadata={"flag": "--genotype", "help": "genotype YAML file"})
-    seed: int = field(default=0, metadata={"flag": "--seed", "help": "seeds the split, the weights and data order"})
-    device: str = field(default="auto", metadata={"flag": "--device", "help": "auto, cpu or cuda"})
-    epochs: int = field(default=50, metadata={"flag": "--epochs"})
+    """Settings of train_final.py (docs/training.md)."""
+    genotype: Optional[str] = None
+    """genotype YAML file (genotypes/*.yaml, or one written by search.py)"""
+    seed: int = 0
+    """seeds the split, the weights and the data order"""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto (CUDA when present), cpu or cuda"""
+    epochs: int = 50
+    """training epochs"""
     batch_size: int = 32
-    lr: float = field(default=0.1, metadata={"help": "initial SGD learning rate"})
+    """images per batch"""
+    lr: float = 0.1
+    """initial SGD learning rate"""
     momentum: float = 0.9
+    """SGD momentum"""
     weight_decay: float = 3e-5
-    schedule: str = field(default="exp", metadata={"help": "exp (lr x lr_gamma every epoch) or cosine (to lr_min)"})
+    """SGD weight decay"""
+    schedule: Literal["exp", "cosine"] = "exp"
+    """exp (lr x lr_gamma every epoch) or cosine (to lr_min)"""
     lr_gamma: float = 0.97
+    """per-epoch decay of the exp schedule"""
     lr_min: float = 0.0
+    """final learning rate of the cosine schedule"""
     label_smoothing: float = 0.1
+    """label smoothing of the cross-entropy"""
     grad_clip: float = 5.0
-    auxiliary_weight: float = field(default=0.4, metadata={"help": "weight of the auxiliary loss; 0: no aux head"})
-    drop_path_rate: float = field(default=0.0, metadata={"help": "drop-path probability, ramped up from 0"})
-    stem: str = field(default="imagenet", metadata={"flag": "--style", "help": "imagenet (to 1/8) or cifar"})
+    """max global norm of the gradient"""
+    auxiliary_weight: float = 0.4
+    """weight of the auxiliary loss; 0: no auxiliary head"""
+    drop_path_rate: float = 0.0
+    """drop-path probability, ramped up from 0 over the epochs"""
+    stem: Literal["imagenet", "cifar"] = "imagenet"
+    """imagenet (stride-2 convs to 1/8) or cifar (one conv at full resolution)"""
     layers: int = 14
-    init_channels: int = field(default=48, metadata={"help": "C: channels per node in the first cells"})
-    stem_multiplier: int = field(default=3, metadata={"help": "cifar stem width, in units of C"})
+    """cells in the network"""
+    init_channels: int = 48
+    """C: channels per node in the first cells (doubled at each reduction)"""
+    stem_multiplier: int = 3
+    """cifar stem width, in units of C"""
     num_classes: int = 2
-    class_weights: str = field(default="none", metadata={"help": "none, or balanced (inverse class frequency)"})
-    loss: str = field(default="ce", metadata={"help": "ce (cross-entropy) or focal"})
+    """classes of the classifier (training needs 2; other counts are for --summary)"""
+    class_weights: Literal["none", "balanced"] = "none"
+    """none, or balanced (inverse class frequency)"""
+    loss: Literal["ce", "focal"] = "ce"
+    """ce (cross-entropy) or focal"""
     focal_gamma: float = 2.0
-    threshold_cost_ratio: Optional[float] = field(default=None, metadata={
-        "help": "threshold of least cost: cost of a missed defect / cost of a rejected good part"})
-    threshold_max_fpr: Optional[float] = field(default=None, metadata={
-        "help": "threshold rejecting at most this share of good parts (neither option: Youden's J)"})
-    amp: bool = field(default=True, metadata={"help": "mixed precision (CUDA only)"})
-    amp_dtype: str = field(default="bf16", metadata={"help": "bf16, or fp16 (with loss scaling)"})
-    progress: bool = field(default=True, metadata={"help": "show a progress bar per epoch"})
-    out: Optional[str] = field(default=None, metadata={"flag": "--out", "help": "run directory (default runs/train-<time>)"})
+    """focusing parameter of the focal loss"""
+    threshold_cost_ratio: Optional[float] = None
+    """threshold of least cost: cost of a missed defect / cost of a rejected good part"""
+    threshold_max_fpr: Optional[float] = None
+    """threshold rejecting at most this share of good parts (neither option: Youden's J)"""
+    amp: bool = True
+    """mixed precision (CUDA only)"""
+    amp_dtype: Literal["bf16", "fp16"] = "bf16"
+    """bf16, or fp16 (with loss scaling)"""
+    progress: bool = True
+    """show a progress bar per epoch"""
+    out: Optional[str] = None
+    """run directory (default runs/train-<date>-<time>)"""
     data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> None:
-        choices = {"schedule": SCHEDULES, "stem": STEMS, "class_weights": CLASS_WEIGHTS, "loss": LOSSES,
-                   "amp_dtype": tuple(AMP_DTYPES)}
-        for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise UserError(f"{name} {getattr(self, name)!r} is not valid; use one of {', '.join(valid)}")
         if self.epochs < 1 or self.batch_size < 2 or self.layers < 1 or self.num_classes < 2:
             raise UserError("epochs and layers must be >= 1, batch_size and num_classes >= 2")
         if self.init_channels < 2 or self.init_channels % 2:
             raise UserError(f"init_channels must be even and >= 2 (got {self.init_channels})")
         if not 0 <= self.drop_path_rate < 1:
             raise UserError(f"drop_path_rate must be in [0, 1) (got {self.drop_path_rate})")
+        for name in ("lr", "grad_clip", "lr_gamma"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise UserError(f"{name} must be a positive number (got {getattr(self, name)})")
+        if not 0 <= self.label_smoothing < 1:
+            raise UserError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
         check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
 
 
@@ -134,22 +161,20 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         raise UserError(f"training needs --num-classes 2 (good and defect), got {cfg.num_classes}; other counts "
                         f"are for --summary only")
     device = pick_device(cfg.device)
-    run_dir = make_run_dir(cfg.out, "train")
-    cfg.out = str(run_dir)
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    if not resume and last_path.exists():
-        raise UserError(f"{run_dir} already holds a training run; continue it with --resume {run_dir}, "
-                        f"or pass a new --out")
-    state = load_checkpoint(last_path) if resume else None
+    # Bad input is refused before any folder is made.
+    genotype = None if resume else load_genotype(cfg)
+    splits = train_splits(cfg.data, cfg.seed)
+    run_dir = Run.open(cfg.out, "train", resume)
+    cfg.out = str(run_dir.path)
+    state = load_checkpoint(run_dir.file(LAST), ("last",)) if resume and run_dir.file(LAST).is_file() else None
     if state is None:
         torch.manual_seed(cfg.seed)
-        model = build_model(cfg, load_genotype(cfg))
+        model = build_model(cfg, genotype or load_genotype(cfg))
     else:  # the architecture comes from the checkpoint, whatever the genotype file holds now
         model = create_final_network(state)
-    genotype = model.genotype
-    save_config(cfg, run_dir / "config.yaml")
-    genotype.save(run_dir / "genotype.yaml")
-    splits = train_splits(cfg.data, cfg.seed, run_dir)
+    run_dir.save_config(cfg)
+    model.genotype.save(run_dir.file(GENOTYPE))
+    save_splits(run_dir.path, cfg.seed, splits)
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(cfg, optimizer)
@@ -169,56 +194,59 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     train_batches = Batches(splits.train, cfg.batch_size, device, shuffle=True, seed=cfg.seed,
                             augment=cfg.data.augment, drop_last=len(splits.train) > cfg.batch_size)
     val_batches = Batches(splits.val, cfg.batch_size, device, shuffle=False, seed=cfg.seed)
-    common = {"model_args": model.model_args, "genotype": yaml.safe_dump(genotype.to_dict(), sort_keys=False),
-              "data": to_dict(cfg.data)}
-    writer = tensorboard_writer(run_dir)
-    for epoch in range(start_epoch, cfg.epochs):
-        seed_epoch(cfg.seed, epoch)
-        train_batches.set_epoch(epoch)
-        model.drop_prob = cfg.drop_path_rate * epoch / cfg.epochs  # ramped from 0, as in the reference
-        lr = scheduler.get_last_lr()[0]
-        stats = train_epoch(model, train_batches, optimizer, criterion, cfg.auxiliary_weight, cfg.grad_clip, amp,
-                            desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
-        scheduler.step()
-        # Scored in fp32, like the test and evaluate, so that the threshold means the same everywhere.
-        val_loss, val_scores, val_labels = predict(model, val_batches)
-        val_auc = auc(val_labels, val_scores)
-        stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=val_auc)
-        history.append({k: float(v) for k, v in stats.items()})
-        for key in ("train_loss", "train_main_loss", "train_auc", "val_loss", "val_auc", "lr"):
-            writer.add_scalar(key.replace("_", "/", 1), stats[key], epoch + 1)
-        score = -math.inf if math.isnan(val_auc) else val_auc
-        improved = best_auc is None or score > best_auc
-        if improved:
-            best_auc = score
-            threshold = {**choose_threshold(val_labels, val_scores, cfg.threshold_cost_ratio, cfg.threshold_max_fpr),
-                         "chosen_on": "validation"}
-            val = {"scores": torch.from_numpy(val_scores), "labels": torch.from_numpy(val_labels)}
-            save_checkpoint(best_path, {**common, "model": model.state_dict(), "epoch": epoch, "val_auc": val_auc,
-                                        "val": val, "threshold": threshold})
-        save_checkpoint(last_path, {**common, "model": model.state_dict(), "epoch": epoch, "best_auc": best_auc,
-                                    "history": history, "optimizer": optimizer.state_dict(),
-                                    "scheduler": scheduler.state_dict(), "scaler": amp.scaler.state_dict()})
-        tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} auc {stats['train_auc']:.4f}"
-                   f" | val loss {val_loss:.4f} auc {val_auc:.4f} | lr {lr:.5f}{'  (best)' if improved else ''}")
+    common = {"model": model.spec(), "data": to_dict(cfg.data)}
+    writer = tensorboard_writer(run_dir.path)
+    with run_dir.guard(LAST, f"lower the learning rate (--lr, now {cfg.lr:g}) or the gradient clip (--grad-clip)"):
+        for epoch in range(start_epoch, cfg.epochs):
+            seed_epoch(cfg.seed, epoch)
+            train_batches.set_epoch(epoch)
+            model.drop_prob = cfg.drop_path_rate * epoch / cfg.epochs  # ramped from 0, as in the reference
+            lr = scheduler.get_last_lr()[0]
+            stats = train_epoch(model, train_batches, optimizer, criterion, cfg.auxiliary_weight, cfg.grad_clip, amp,
+                                epoch=epoch + 1, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
+            scheduler.step()
+            # Scored in fp32, like the test and evaluate, so that the threshold means the same everywhere.
+            val_loss, val_scores, val_labels = predict(model, val_batches)
+            val_auc = auc(val_labels, val_scores)
+            stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=val_auc)
+            history.append({k: float(v) for k, v in stats.items()})
+            for key in ("train_loss", "train_main_loss", "train_auc", "val_loss", "val_auc", "lr"):
+                writer.add_scalar(key.replace("_", "/", 1), stats[key], epoch + 1)
+            score = -math.inf if math.isnan(val_auc) else val_auc
+            improved = best_auc is None or score > best_auc
+            if improved:
+                best_auc = score
+                threshold = {**choose_threshold(val_labels, val_scores, cfg.threshold_cost_ratio,
+                                                cfg.threshold_max_fpr), "chosen_on": "validation"}
+                val = {"scores": torch.from_numpy(val_scores), "labels": torch.from_numpy(val_labels)}
+                run_dir.save_checkpoint(BEST, "best", {**common, "state_dict": model.state_dict(), "epoch": epoch,
+                                                       "val_auc": val_auc, "val": val, "threshold": threshold})
+            run_dir.save_checkpoint(LAST, "last", {
+                **common, "state_dict": model.state_dict(), "epoch": epoch, "best_auc": best_auc,
+                "history": history, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": amp.scaler.state_dict()})
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} auc "
+                       f"{stats['train_auc']:.4f} | val loss {val_loss:.4f} auc {val_auc:.4f} | lr {lr:.5f}"
+                       f"{'  (best)' if improved else ''}")
     writer.close()
     return _finish(cfg, run_dir, splits, device, history, time.time() - start)
 
 
-def _finish(cfg: TrainConfig, run_dir: Path, splits, device, history: list, seconds: float) -> TrainResult:
+def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, seconds: float) -> TrainResult:
     """Score the test split (and the unlabelled folder) with the best checkpoint; print where everything went."""
-    best = load_checkpoint(run_dir / "best.pt")
+    best = load_checkpoint(run_dir.file(BEST), ("best",))
     model = create_final_network(best).to(device)
 
     def scores_of(images):
         return predict(model, Batches(images, cfg.batch_size, device, shuffle=False, seed=cfg.seed))[1]
 
-    info = {"test_source": splits.test_source, "checkpoint": str(run_dir / "best.pt"), "best_epoch": best["epoch"] + 1,
+    info = {"test_source": splits.test_source, "checkpoint": str(run_dir.file(BEST)), "best_epoch": best["epoch"] + 1,
             "val_auc": best["val_auc"]}
-    metrics, files = write_report(run_dir, splits.test.ids, splits.test.labels, scores_of(splits.test),
+    metrics, files = write_report(run_dir.path, splits.test.ids, splits.test.labels, scores_of(splits.test),
                                   best["threshold"], info, title=f"test ROC ({len(splits.test)} images)")
     if splits.unlabelled is not None:
-        files.append(write_submission(run_dir / "submission.csv", splits.unlabelled.ids, scores_of(splits.unlabelled)))
+        files.append(write_submission(run_dir.file(SUBMISSION), splits.unlabelled.ids, scores_of(splits.unlabelled)))
+    run_dir.finish()
     t = best["threshold"]
     print(f"\ntraining finished in {seconds:.1f} s ({len(history)} epochs; best epoch {best['epoch'] + 1}, "
           f"val AUC {best['val_auc']:.4f})")
@@ -228,11 +256,12 @@ def _finish(cfg: TrainConfig, run_dir: Path, splits, device, history: list, seco
           f"{metrics['tpr_at_fpr_5pct']:.3f}")
     for path in files:
         print(f"  {path.name + ':':17s}{path}")
-    print(f"  {'checkpoints:':17s}{run_dir / 'best.pt'} (scored), {run_dir / 'last.pt'} (continue with --resume {run_dir})")
-    print(f"  {'config:':17s}{run_dir / 'config.yaml'}")
+    print(f"  {'checkpoints:':17s}{run_dir.file(BEST)} (scored), {run_dir.file(LAST)} (continue with --resume "
+          f"{run_dir})")
+    print(f"  {'config:':17s}{run_dir.file(CONFIG)}")
     print(f"  {'tensorboard:':17s}tensorboard --logdir {run_dir}")
     print(f"  score new images: python -m darts_nexp.evaluate {run_dir} --data-dir FOLDER")
-    return TrainResult(run_dir, metrics, history, seconds)
+    return TrainResult(run_dir.path, metrics, history, seconds)
 
 
 def _extra_flags(parser: argparse.ArgumentParser) -> None:
@@ -243,7 +272,8 @@ def _extra_flags(parser: argparse.ArgumentParser) -> None:
 
 @cli_entry
 def main(argv=None):
-    cfg, ns = parse_run_config(TrainConfig, argv, __doc__.splitlines()[0], "train", extra=_extra_flags)
+    cfg, ns = parse_command(TrainConfig, argv, __doc__.splitlines()[0], "train", extra=_extra_flags,
+                            prog="train_final.py")
     if ns.summary:
         size = ns.image_size or cfg.data.image_size
         if len(size) not in (1, 2) or min(size) < 8:

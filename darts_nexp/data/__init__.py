@@ -4,7 +4,8 @@ from .batches import Batches, normalise
 from .config import AugmentConfig, DataConfig, SyntheticConfig
 from .dedup import duplicate_report
 from .imageset import Dataset, ImageSet, load_dataset, load_folder
-from .splits import TrainSplits, search_splits, train_splits
+from .splits import SearchSplits, TrainSplits, save_splits, search_splits, train_splits
 
 __all__ = ["AugmentConfig", "Batches", "DataConfig", "Dataset", "ImageSet", "SyntheticConfig", "TrainSplits",
-           "duplicate_report", "load_dataset", "load_folder", "normalise", "search_splits", "train_splits"]
+           "duplicate_report", "load_dataset", "load_folder", "normalise", "save_splits", "search_splits",
+           "train_splits", "SearchSplits"]

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import struct
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -25,9 +26,12 @@ from ..errors import UserError
 from .config import DataConfig
 
 log = logging.getLogger("darts_nexp.data")
-VERSION = 1
+VERSION = 2  # 2: 16-bit and float images scaled to 0..255 (1 clipped them to white)
 STALE_S = 3600  # temp files older than this are left over from a killed build
-UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+# What PIL raises on a corrupt, truncated or unsupported file (struct.error, IndexError, ZeroDivisionError and
+# EOFError come from damaged headers); decode() adds ValueError for pixels it cannot scale to 0..255.
+UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, IndexError, ZeroDivisionError, struct.error,
+              Image.DecompressionBombError)
 
 
 @dataclass
@@ -53,11 +57,46 @@ def region(h: int, w: int, cfg: DataConfig) -> tuple[int, int, int, int]:
     return top, left, ch, cw
 
 
+def to_gray8(im: Image.Image) -> Image.Image:
+    """Any image PIL opens -> 8-bit gray ("L"), scaled to the full 0..255 range; ValueError where that is not sure.
+
+    8-bit images (gray, RGB, RGBA, palette, 1-bit, CMYK, ...) go through PIL's convert("L") (ITU-R 601 weights).
+    PIL's convert clips 16-bit and float pixels at 255 instead of scaling them, so those are scaled here: 16-bit
+    containers ("I;16*", and "I" with values in 0..65535) are divided by 257 (65535 -> 255); float ("F") images
+    in 0..1 are multiplied by 255 and those in 0..255 kept. Anything else (negative or wider integers, floats
+    outside both ranges or not finite) raises ValueError, so the file is listed as unreadable, never decoded
+    as garbage. (16-bit RGB and RGBA files are already reduced to 8 bits per channel by PIL.)
+    """
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(im)
+        if a.dtype.kind not in "iu":
+            raise ValueError(f"unexpected pixel type {a.dtype} for PIL mode {mode}")
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if lo < 0 or hi > 65535:
+            raise ValueError(f"integer pixels in {lo}..{hi} do not fit 16 bits (0..65535); "
+                             f"save the image as 8- or 16-bit unsigned gray")
+        return Image.fromarray(((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8))  # round(a/257)
+    if mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError("float pixels include NaN or infinity; save the image as 8- or 16-bit")
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if lo < 0 or hi > 255:
+            raise ValueError(f"float pixels in {lo:g}..{hi:g} fit neither 0..1 nor 0..255; "
+                             f"save the image as 8- or 16-bit")
+        scale = 255.0 if hi <= 1 else 1.0
+        return Image.fromarray(np.rint(a * scale).astype(np.uint8))
+    if mode == "LAB":
+        return im.getchannel("L")  # lightness; PIL cannot convert LAB to RGB
+    return im.convert("L")
+
+
 def decode(data: bytes, cfg: DataConfig) -> tuple[np.ndarray, tuple[int, int]]:
     """Image file bytes -> (H, W) uint8 gray at cfg.image_size, and the original (h, w)."""
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        gray = im.convert("L")
+        gray = to_gray8(im)
     top, left, ch, cw = region(gray.height, gray.width, cfg)
     oh, ow = cfg.image_size
     out = gray.crop((left, top, left + cw, top + ch))
@@ -109,7 +148,8 @@ def _build(paths: list[Path], root: Path, cfg: DataConfig, npy: Path, meta: Path
                 data = p.read_bytes()
                 arr[i, 0], size = decode(data, cfg)
             except UNREADABLE as e:
-                why = "not an image PIL can read" if isinstance(e, UnidentifiedImageError) else str(e).splitlines()[0]
+                first = (str(e).splitlines() or [""])[0]
+                why = "not an image PIL can read" if isinstance(e, UnidentifiedImageError) else first
                 failed.append([str(p.relative_to(root)), why or type(e).__name__])
                 continue
             ok[i], sizes[i], digests[i] = True, list(size), hashlib.sha1(data).hexdigest()

@@ -4,24 +4,30 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Literal, Optional
+
+import tyro
 
 from ..errors import UserError
-
-DATASETS = ("synthetic", "nexperia")
-RESIZE_MODES = ("resize", "crop")
 
 
 @dataclass
 class SyntheticConfig:
     """Knobs of the built-in Nexperia-like generator (see synthetic.py)."""
     n_train: int = 2400
+    """labelled training images"""
     n_test: int = 600
-    size: list[int] = field(default_factory=lambda: [267, 275], metadata={"help": "H W of the generated images"})
+    """test images (their labels go to test_labels.csv)"""
+    size: list[int] = field(default_factory=lambda: [267, 275])
+    """H W of the generated images"""
     seed: int = 0
-    label_noise: float = field(default=0.01, metadata={"help": "fraction of images filed under the wrong class"})
-    duplicate_rate: float = field(default=0.01, metadata={"help": "fraction of images that are (near) copies"})
+    """image i depends only on (seed, i)"""
+    label_noise: float = 0.01
+    """fraction of training images filed under the wrong class"""
+    duplicate_rate: float = 0.01
+    """fraction of images that are (near) copies of earlier ones"""
     defect_fraction: float = 0.2
+    """fraction of defective parts"""
 
     def validate(self) -> None:
         if self.n_train < 4 or self.n_test < 0:
@@ -39,11 +45,17 @@ class SyntheticConfig:
 class AugmentConfig:
     """Batch augmentation, run on the model's device (see batches.py)."""
     enabled: bool = True
-    shift: int = field(default=4, metadata={"help": "max random translation in pixels (edge padded)"})
+    """augment the training batches"""
+    shift: int = 4
+    """max random translation in pixels (edge padded)"""
     hflip: bool = True
+    """random horizontal flips"""
     vflip: bool = True
-    brightness: float = field(default=0.1, metadata={"help": "max added brightness, in units of full scale"})
-    contrast: float = field(default=0.1, metadata={"help": "max relative contrast change"})
+    """random vertical flips"""
+    brightness: float = 0.1
+    """max added brightness, in units of full scale"""
+    contrast: float = 0.1
+    """max relative contrast change"""
 
     def validate(self) -> None:
         if self.shift < 0 or self.brightness < 0 or not 0 <= self.contrast < 1:
@@ -52,33 +64,37 @@ class AugmentConfig:
 
 @dataclass
 class DataConfig:
-    dataset: str = field(default="synthetic", metadata={"flag": "--dataset", "help": "synthetic or nexperia"})
-    data_dir: Optional[str] = field(default=None, metadata={
-        "flag": "--data-dir", "help": "dataset root; synthetic: generated there (default data/synthetic)"})
-    cache_dir: Optional[str] = field(default=None, metadata={
-        "help": "decoded-image cache (default <data_dir>/.cache, or ~/.cache/darts-nexp if not writable)"})
-    image_size: list[int] = field(default_factory=lambda: [64, 64], metadata={"help": "H W the models see"})
-    resize: str = field(default="resize", metadata={"help": "resize (whole image) or crop (center crop first)"})
-    crop_border: int = field(default=0, metadata={"help": "pixels cut off each side first (border scratches)"})
-    channels: int = field(default=1, metadata={"help": "1, or 3 to repeat the gray channel"})
-    labels_csv: Optional[str] = field(default=None, metadata={"help": "id,label CSV for the test folder"})
+    """The images: which data set, at what size, how they are split and augmented (docs/data.md)."""
+    dataset: Annotated[Literal["synthetic", "nexperia"], tyro.conf.arg(aliases=("--dataset",))] = "synthetic"
+    """synthetic (generated in data_dir) or nexperia (your images in data_dir)"""
+    data_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data-dir",))] = None
+    """dataset root; synthetic: generated there (default data/synthetic)"""
+    cache_dir: Optional[str] = None
+    """decoded-image cache (default <data_dir>/.cache, or ~/.cache/darts-nexp if that is not writable)"""
+    image_size: list[int] = field(default_factory=lambda: [64, 64])
+    """H W the models see"""
+    resize: Literal["resize", "crop"] = "resize"
+    """resize (the whole image) or crop (a center crop of image_size first)"""
+    crop_border: int = 0
+    """pixels cut off each side first (border scratches)"""
+    channels: Literal[1, 3] = 1
+    """1, or 3 to repeat the gray channel"""
+    labels_csv: Optional[str] = None
+    """id,label CSV for the test folder"""
     val_fraction: float = 0.1
-    test_fraction: float = field(default=0.1, metadata={"help": "train held out as test when test is unlabelled"})
+    """share of the training images held out for validation in final training"""
+    test_fraction: float = 0.1
+    """share of the training images held out as test when the test folder has no labels"""
     drop_duplicates: bool = False
+    """drop exact and near-duplicate training images before splitting"""
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def validate(self) -> None:
-        if self.dataset not in DATASETS:
-            raise UserError(f"unknown dataset {self.dataset!r}; valid datasets are {', '.join(DATASETS)}")
         if self.dataset == "nexperia" and self.data_dir is None:
             raise UserError("--dataset nexperia needs --data-dir DIR (the folder holding train/ and test/)")
-        if self.resize not in RESIZE_MODES:
-            raise UserError(f"unknown resize mode {self.resize!r}; valid modes are {', '.join(RESIZE_MODES)}")
         if len(self.image_size) != 2 or min(self.image_size) < 8:
             raise UserError(f"image_size must be two numbers H W, each >= 8 (got {self.image_size})")
-        if self.channels not in (1, 3):
-            raise UserError(f"channels must be 1 or 3 (got {self.channels})")
         if self.crop_border < 0:
             raise UserError(f"crop_border must be >= 0 (got {self.crop_border})")
         if not (0 <= self.val_fraction < 0.5 and 0 <= self.test_fraction < 0.5):

@@ -13,8 +13,8 @@ import numpy as np
 from ..errors import UserError
 from .cache import Decoded, load_cached, region
 from .config import DataConfig
-from .layout import (LAYOUTS, Layout, check_ids, find_layout, list_class, list_images, match_layout, read_boxes,
-                     read_labels)
+from .layout import (IMAGE_EXTS, LAYOUTS, Layout, check_ids, find_layout, list_class, list_images, match_layout,
+                     read_boxes, read_labels)
 
 log = logging.getLogger("darts_nexp.data")
 # Folder names that carry a label when scoring an arbitrary folder.
@@ -51,18 +51,42 @@ class Dataset:
     sizes: Counter  # "HxW" of the original images -> count
 
 
-def _scale_boxes(table: dict, ids: list[str], sizes: np.ndarray, cfg: DataConfig) -> np.ndarray:
+def _scale_boxes(table: dict, ids: list[str], sizes: np.ndarray, cfg: DataConfig, path: Optional[Path] = None
+                 ) -> np.ndarray:
+    """Boxes of `table` (original-image pixels) in the pixels of the resized images; NaN where there is none.
+
+    A box must lie within its image (x in 0..W, y in 0..H of the original): one that does not means the CSV
+    belongs to other images (or has x and y swapped), and is refused naming `path` (the CSV) and the id.
+    """
     boxes = np.full((len(ids), 4), np.nan, dtype=np.float32)
     oh, ow = cfg.image_size
+    lines = getattr(table, "lines", {})
     for i, (name, (h, w)) in enumerate(zip(ids, sizes)):
         if name not in table or h == 0:
             continue
-        top, left, ch, cw = region(int(h), int(w), cfg)
         x1, y1, x2, y2 = table[name]
+        if x2 > w or y2 > h or min(x1, y1) < 0:
+            line = f" line {lines[name]}" if name in lines else ""
+            raise UserError(f"{path or 'defect_area.csv'}{line} (id {name}): box {x1:g},{y1:g},{x2:g},{y2:g} reaches "
+                            f"outside its {h}x{w} (HxW) image; corners are pixel coordinates of the original "
+                            f"image (x in 0..{w}, y in 0..{h}): fix the row, or drop it")
+        top, left, ch, cw = region(int(h), int(w), cfg)
         sx, sy = ow / cw, oh / ch
         boxes[i] = np.clip([(x1 - left) * sx, (y1 - top) * sy, (x2 - left) * sx, (y2 - top) * sy],
                            0, [ow, oh, ow, oh])
     return boxes
+
+
+def _check_readable(folder: Path, rows: np.ndarray, paths: list[Path], dec: Decoded, root: Path, what: str) -> None:
+    """Refuse a folder (a class, the test folder, or a folder to score) in which no image could be decoded."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0 or dec.ok[rows].any():
+        return
+    inside = {str(paths[r].relative_to(root)) for r in rows}
+    failed = [(p, why) for p, why in dec.failed if p in inside]
+    some = "; ".join(f"{p}: {why}" for p, why in failed[:3])
+    raise UserError(f"none of the {len(rows)} image file(s) in {folder} could be read ({what}), e.g. {some}; "
+                    f"replace them with readable images ({', '.join(IMAGE_EXTS)}: 8- or 16-bit gray or RGB)")
 
 
 def _imageset(name: str, dec: Decoded, rows: np.ndarray, labels, ids, boxes, cfg: DataConfig) -> ImageSet:
@@ -106,7 +130,11 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     if layout.boxes_csv:
         table = read_boxes(layout.boxes_csv)
         check_ids(ids[:n_train], table, "boxes", layout.boxes_csv)
-    boxes = _scale_boxes(table, ids, dec.sizes, cfg)
+    _check_readable(layout.good, np.arange(len(good)), paths, dec, root, "the good training images")
+    _check_readable(layout.defect, np.arange(len(good), n_train), paths, dec, root, "the defect training images")
+    if test:
+        _check_readable(layout.test, np.arange(n_train, len(paths)), paths, dec, root, "the test images")
+    boxes = _scale_boxes(table, ids, dec.sizes, cfg, layout.boxes_csv)
     train = _imageset("train", dec, np.arange(n_train), labels, ids[:n_train], boxes[:n_train], cfg)
 
     labels_csv = Path(cfg.labels_csv) if cfg.labels_csv else None
@@ -146,7 +174,7 @@ def load_folder(path, cfg: DataConfig) -> ImageSet:
     cfg.validate()
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise UserError(f"folder {folder} not found; pass a folder of images (.jpg, .png, .bmp)")
+        raise UserError(f"folder {folder} not found; pass a folder of images ({', '.join(IMAGE_EXTS)})")
     if match_layout(folder) is not None:
         ds = load_dataset(dataclasses.replace(cfg, dataset="nexperia", data_dir=str(folder)))
         parts = [ds.train] + ([ds.test] if ds.test else [])
@@ -155,8 +183,9 @@ def load_folder(path, cfg: DataConfig) -> ImageSet:
                         np.concatenate([p.boxes for p in parts]), sum((p.digests for p in parts), []))
     paths = list_images(folder)
     if not paths:
-        raise UserError(f"{folder} holds no images (.jpg, .png, .bmp); pass a folder that does")
+        raise UserError(f"{folder} holds no images ({', '.join(IMAGE_EXTS)}); pass a folder that does")
     dec = load_cached(paths, folder, cfg)
+    _check_readable(folder, np.arange(len(paths)), paths, dec, folder, "the images to score")
     ids = [p.stem for p in paths]
     boxes = np.full((len(paths), 4), np.nan, dtype=np.float32)
     return _imageset(folder.name, dec, np.arange(len(paths)), [_folder_label(p, folder) for p in paths], ids,

@@ -1,8 +1,11 @@
 """Finding the images on disk: the three folder layouts, image listing, and the two CSV side files."""
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -11,7 +14,7 @@ from ..errors import UserError
 
 log = logging.getLogger("darts_nexp.data")
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 # name -> (good folder, defect folder, test folder); the test folder is optional.
 LAYOUTS = {
     "stage1": ("train/good_0", "train/bad_1", "test/all_tests"),
@@ -88,43 +91,112 @@ def list_class(folder: Path) -> list[Path]:
     return images
 
 
-def _rows(path: Path, header: list[str]) -> list[list[str]]:
-    path = Path(path)
-    if not path.is_file():
+class Table(dict):
+    """A side file read into {id: value}, with the line each id came from (for messages)."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.lines: dict[str, int] = {}
+
+    def add(self, key: str, value, line: int, what: str) -> None:
+        if key in self:
+            raise UserError(f"{self.path} line {line}: id {key!r} appears again (first on line {self.lines[key]}); "
+                            f"keep one row per image ({what})")
+        self[key] = value
+        self.lines[key] = line
+
+
+def _text(path: Path, header: list[str]) -> str:
+    """The file's text, or a UserError saying why it is not a readable UTF-8 CSV file."""
+    hint = f"pass a CSV file with the header {','.join(header)}, saved as UTF-8"
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a CSV file; {hint}")
+    if not path.exists():
         raise UserError(f"{path} not found; pass an existing CSV file with the header {','.join(header)}")
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    if not rows or [c.strip().lower() for c in rows[0][: len(header)]] != header:
-        raise UserError(f"{path} must start with the header line {','.join(header)} "
-                        f"(found {','.join(rows[0]) if rows else 'an empty file'})")
-    for n, r in enumerate(rows[1:], start=2):
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {path} ({e.strerror or e}); make it readable or {hint}")
+    if data.startswith(codecs.BOM_UTF8):  # spreadsheets write "CSV UTF-8" with a byte-order mark
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UserError(f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); {hint} "
+                        f"(a spreadsheet's \"CSV UTF-8\")")
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise UserError(f"{path} is not a text file (a NUL byte on line {line}); {hint}")
+    return text
+
+
+def _rows(path: Path, header: list[str]) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of each non-blank row after the header line, which must match `header`."""
+    path = Path(path)
+    reader = csv.reader(io.StringIO(_text(path, header), newline=""))
+    rows, line = [], 1
+    try:
+        for r in reader:
+            if r and any(c.strip() for c in r):
+                rows.append((line, r))
+            line = reader.line_num + 1
+    except csv.Error as e:
+        raise UserError(f"{path} line {reader.line_num} is not valid CSV ({e}); {','.join(header)} rows expected")
+    if not rows or [c.strip().lower() for c in rows[0][1][: len(header)]] != header:
+        found = repr(",".join(rows[0][1])[:80]) if rows else "an empty file"
+        raise UserError(f"{path} must start with the header line {','.join(header)} (found {found})")
+    for n, r in rows[1:]:
         if len(r) < len(header):
             raise UserError(f"{path} line {n} has {len(r)} column(s), expected {len(header)} ({','.join(header)})")
+        if not r[0].strip():
+            raise UserError(f"{path} line {n} has an empty id; write the image's file name without extension there")
     return rows[1:]
 
 
-def read_boxes(path: Path) -> dict[str, list[float]]:
-    """defect_area.csv: id -> [x1, y1, x2, y2] in original-image pixels."""
-    out = {}
-    for n, r in enumerate(_rows(path, BOX_HEADER), start=2):
+def read_boxes(path: Path) -> Table:
+    """defect_area.csv: id -> [x1, y1, x2, y2] in original-image pixels (`.lines`: id -> line number).
+
+    Corners must be finite, >= 0, with x_1 <= x_2 and y_1 <= y_2; whether a box fits its image is checked when
+    the image size is known (imageset._scale_boxes).
+    """
+    out = Table(path)
+    for n, r in _rows(path, BOX_HEADER):
+        key, got = r[0].strip(), ",".join(c.strip() for c in r[1:5])
+        where = f"{path} line {n} (id {key})"
         try:
-            out[r[0].strip()] = [float(v) for v in r[1:5]]
+            x1, y1, x2, y2 = [float(v) for v in r[1:5]]
         except ValueError:
-            raise UserError(f"{path} line {n}: box corners must be numbers (got {','.join(r[1:5])})")
+            raise UserError(f"{where}: box corners must be numbers (got {got}); "
+                            f"write x_1,y_1,x_2,y_2 as pixel coordinates")
+        if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+            raise UserError(f"{where}: box corners must be finite numbers (got {got}); "
+                            f"write x_1,y_1,x_2,y_2 as pixel coordinates, or drop the row")
+        if min(x1, y1, x2, y2) < 0:
+            raise UserError(f"{where}: box corners must be >= 0 (got {got}); "
+                            f"they are pixel coordinates in the original image")
+        if x2 < x1 or y2 < y1:
+            which = "x_2 < x_1" if x2 < x1 else "y_2 < y_1"
+            raise UserError(f"{where}: {which} (got {got}); write the top-left corner as x_1,y_1 "
+                            f"and the bottom-right corner as x_2,y_2")
+        out.add(key, [x1, y1, x2, y2], n, "one box around its defects")
     return out
 
 
-def read_labels(path: Path) -> dict[str, int]:
-    """A labels CSV: id -> 0 (good) or 1 (defect)."""
-    out = {}
-    for n, r in enumerate(_rows(path, LABEL_HEADER), start=2):
+def read_labels(path: Path) -> Table:
+    """A labels CSV: id -> 0 (good) or 1 (defect) (`.lines`: id -> line number)."""
+    out = Table(path)
+    for n, r in _rows(path, LABEL_HEADER):
         value = r[1].strip().lower()
         if value in ("0", "1", "0.0", "1.0"):
-            out[r[0].strip()] = int(float(value))
+            label = int(float(value))
         elif value in ("good", "defect"):
-            out[r[0].strip()] = int(value == "defect")
+            label = int(value == "defect")
         else:
-            raise UserError(f"{path} line {n}: label must be 0 (good) or 1 (defect), got {r[1]!r}")
+            raise UserError(f"{path} line {n} (id {r[0].strip()}): label must be 0 (good) or 1 (defect), "
+                            f"got {r[1]!r}")
+        out.add(r[0].strip(), label, n, "one label")
     return out
 
 

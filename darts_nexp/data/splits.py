@@ -10,16 +10,26 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from ..errors import UserError
+from ..runs import SPLITS, write_atomic
 from .config import DataConfig
 from .dedup import redundant
 from .imageset import ImageSet, load_dataset
 
 log = logging.getLogger("darts_nexp.data")
+
+
+class SearchSplits(NamedTuple):
+    weight: ImageSet
+    arch: ImageSet
+
+    def record(self) -> tuple[dict, dict]:
+        """(the parts by name, what else splits.json says)"""
+        return {"weight": self.weight, "arch": self.arch}, {"kind": "search"}
 
 
 @dataclass
@@ -29,6 +39,12 @@ class TrainSplits:
     test: ImageSet
     unlabelled: Optional[ImageSet]  # the test folder when it has no labels: scored for submission.csv
     test_source: str  # which images the test is, for every report
+
+    def record(self) -> tuple[dict, dict]:
+        parts = {"train": self.train, "val": self.val, "test": self.test}
+        if self.unlabelled is not None:
+            parts["unlabelled"] = self.unlabelled
+        return parts, {"kind": "train", "test_source": self.test_source}
 
 
 def stratified(labels: np.ndarray, fractions: list[float], seed: int) -> list[np.ndarray]:
@@ -58,26 +74,32 @@ def _labelled_train(cfg: DataConfig):
     return ds, train
 
 
-def _save(run_dir: Optional[Path], seed: int, splits: dict, **info) -> None:
-    if run_dir is None:
-        return
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    body = {"seed": seed, **info, "counts": {k: len(s) for k, s in splits.items()},
-            "ids": {k: s.ids for k, s in splits.items()}}
-    (run_dir / "splits.json").write_text(json.dumps(body, indent=1))
+def save_splits(run_dir: Path, seed: int, splits: SearchSplits | TrainSplits) -> None:
+    """Write splits.json into the run directory; a resumed run must find the very images it started with."""
+    parts, info = splits.record()
+    path = Path(run_dir) / SPLITS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = {k: s.ids for k, s in parts.items()}
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text(encoding="utf-8")).get("ids")
+        except (OSError, ValueError, AttributeError):
+            before = None
+        if before is not None and before != ids:
+            raise UserError(f"the images differ from those this run started with ({path}); a resumed run needs the "
+                            f"same data: restore it, or start a new run")
+    body = {"seed": seed, **info, "counts": {k: len(s) for k, s in parts.items()}, "ids": ids}
+    write_atomic(path, json.dumps(body, indent=1))
 
 
-def search_splits(cfg: DataConfig, seed: int, run_dir: Path | None) -> tuple[ImageSet, ImageSet]:
+def search_splits(cfg: DataConfig, seed: int) -> SearchSplits:
     """The labelled training images halved, stratified by label: (weight half, architecture half)."""
     _, train = _labelled_train(cfg)
     w, a = stratified(train.labels, [0.5], seed)
-    weight, arch = train.subset(w, "weight"), train.subset(a, "arch")
-    _save(run_dir, seed, {"weight": weight, "arch": arch}, kind="search")
-    return weight, arch
+    return SearchSplits(train.subset(w, "weight"), train.subset(a, "arch"))
 
 
-def train_splits(cfg: DataConfig, seed: int, run_dir: Path | None) -> TrainSplits:
+def train_splits(cfg: DataConfig, seed: int) -> TrainSplits:
     """train / val / test for final training; see the module docstring for where the test comes from."""
     ds, train = _labelled_train(cfg)
     labelled_test = ds.test is not None and ds.labels_csv is not None and (ds.test.labels >= 0).any()
@@ -98,8 +120,4 @@ def train_splits(cfg: DataConfig, seed: int, run_dir: Path | None) -> TrainSplit
     if len(test) == 0 or len(val) == 0:
         raise UserError(f"too few images for val_fraction={cfg.val_fraction} and test_fraction="
                         f"{cfg.test_fraction} ({len(val)} val, {len(test)} test); raise them or add images")
-    splits = {"train": train, "val": val, "test": test}
-    if unlabelled is not None:
-        splits["unlabelled"] = unlabelled
-    _save(run_dir, seed, splits, kind="train", test_source=source)
     return TrainSplits(train, val, test, unlabelled, source)

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import UserError
-from ..space import Genotype, create_op, preprocess_inputs
+from ..space import Genotype, create_op, edge_stride, preprocess_inputs
 from ..space.skeleton import CellSpec
 
 
@@ -52,9 +52,8 @@ class Cell(nn.Module):
         self.pre0, self.pre1 = preprocess_inputs(spec, affine=True)
         edges, self.concat = cell_edges(genotype, spec.reduction)
         self.inputs = [src for _, src in edges]
-        # In a reduction cell only the edges leaving the two cell inputs stride.
         self.ops = nn.ModuleList(
-            create_op(name, spec.C, 2 if spec.reduction and src < 2 else 1, affine=True) for name, src in edges)
+            create_op(name, spec.C, edge_stride(spec.reduction, src), affine=True) for name, src in edges)
         self.droppable = [not isinstance(op, nn.Identity) for op in self.ops]
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import yaml
 
-from ..space import CellStack, Genotype
+from ..errors import UserError
+from ..space import CellStack, Genotype, aux_layer
 from .cells import Cell, check_buildable
 
 
@@ -62,7 +62,7 @@ class FinalNetwork(nn.Module):
         self.drop_prob = drop_path_rate
         self.body = CellStack(in_chans, init_channels, layers, stem, stem_multiplier,
                               multiplier=len(genotype.normal_concat), make_cell=lambda spec: Cell(genotype, spec))
-        self.aux_tap = 2 * layers // 3  # the second reduction cell, as in the reference
+        self.aux_tap = aux_layer(layers)
         self.aux_head = AuxiliaryHead(self.body.specs[self.aux_tap].C_out, num_classes) if auxiliary else None
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(self.body.out_channels, num_classes)
@@ -82,12 +82,17 @@ class FinalNetwork(nn.Module):
         return logits, self.aux_head(tapped[self.aux_tap])
 
 
-def create_final_network(checkpoint: dict) -> FinalNetwork:
-    """Rebuild a trained network from a checkpoint, weights loaded, in eval mode.
+    def spec(self) -> dict:
+        """What rebuilds this network, as a training checkpoint stores it (see runs.py)."""
+        return {"name": "darts", "args": dict(self.model_args), "genotype": self.genotype.to_dict()}
 
-    The checkpoint holds `model_args`, `model` (the state dict) and `genotype` as the text of a genotype file.
-    """
-    genotype = Genotype.from_dict(yaml.safe_load(checkpoint["genotype"]), where="checkpoint genotype")
-    model = FinalNetwork(genotype, **checkpoint["model_args"])
-    model.load_state_dict(checkpoint["model"])
+
+def create_final_network(checkpoint: dict) -> FinalNetwork:
+    """Rebuild a trained network from a training checkpoint (runs.load_checkpoint), weights loaded, in eval mode."""
+    spec = checkpoint["model"]
+    if spec.get("name") != "darts":
+        raise UserError(f"the checkpoint holds a {spec.get('name')!r} network; this version builds only 'darts'")
+    genotype = Genotype.from_dict(spec["genotype"], where="checkpoint genotype")
+    model = FinalNetwork(genotype, **spec["args"])
+    model.load_state_dict(checkpoint["state_dict"])
     return model.eval()

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import auc, confusion_metrics, plot_roc, tpr_at_fpr
-from ..runs import write_atomic
+from ..metrics import auc, confusion_metrics, tpr_at_fpr
+from ..plots import plot_roc
+from ..runs import METRICS, PREDICTIONS, ROC, write_atomic
 
 
 def write_csv(path: Path, header: list[str], rows) -> Path:
@@ -70,11 +71,10 @@ def write_report(out_dir: Path, ids: list[str], labels: np.ndarray, scores: np.n
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = {**labelled_metrics(labels[known], scores[known], threshold), **info}
-    write_atomic(out_dir / "metrics.json", json.dumps(_finite(metrics), indent=2) + "\n")
-    write_csv(out_dir / "predictions.csv", ["id", "label", "defect_score"],
-              [(i, int(y), f"{s:.6f}") for i, y, s, k in zip(ids, labels, scores, known) if k])
-    files = [out_dir / "metrics.json", out_dir / "predictions.csv"]
+    files = [write_atomic(out_dir / METRICS, json.dumps(_finite(metrics), indent=2) + "\n"),
+             write_csv(out_dir / PREDICTIONS, ["id", "label", "defect_score"],
+                       [(i, int(y), f"{s:.6f}") for i, y, s, k in zip(ids, labels, scores, known) if k])]
     if len(np.unique(labels[known])) == 2:
-        plot_roc(labels[known], scores[known], out_dir / "roc.png", title=title, threshold=threshold["value"])
-        files.append(out_dir / "roc.png")
+        plot_roc(labels[known], scores[known], out_dir / ROC, title=title, threshold=threshold["value"])
+        files.append(out_dir / ROC)
     return metrics, files

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
-from ..metrics import auc
+from ..loops import fit_epoch
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -30,13 +28,12 @@ class Amp:
 
 
 def train_epoch(model, batches, optimizer: torch.optim.Optimizer, criterion, aux_weight: float, grad_clip: float,
-                amp: Amp, desc: str = "train", progress: bool = True) -> dict:
+                amp: Amp, epoch: int, desc: str = "train", progress: bool = True) -> dict:
     """Train on every batch once; returns the mean loss (main + aux_weight * auxiliary), main loss and train AUC."""
     model.train()
-    loss_sum = main_sum = 0.0
-    scores, labels = [], []
-    bar = tqdm(batches, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
-    for x, y in bar:
+
+    def step(batch):
+        x, y = batch
         optimizer.zero_grad(set_to_none=True)
         with amp.autocast():
             logits, aux_logits = model.forward_train(x)
@@ -47,11 +44,6 @@ def train_epoch(model, batches, optimizer: torch.optim.Optimizer, criterion, aux
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         amp.scaler.step(optimizer)
         amp.scaler.update()
-        loss_sum += loss.item()
-        main_sum += main.item()
-        scores.append(logits.detach().float().softmax(dim=1)[:, 1].cpu().numpy())
-        labels.append(y.cpu().numpy())
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    steps = max(len(scores), 1)
-    return {"train_loss": loss_sum / steps, "train_main_loss": main_sum / steps,
-            "train_auc": auc(np.concatenate(labels), np.concatenate(scores)) if scores else float("nan")}
+        return {"train_loss": loss.item(), "train_main_loss": main.item()}, logits
+
+    return fit_epoch(batches, step, epoch, desc, progress)

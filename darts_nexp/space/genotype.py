@@ -51,11 +51,14 @@ class Genotype:
                 if op not in PRIMITIVES or op == "none":
                     valid = ", ".join(p for p in PRIMITIVES if p != "none")
                     raise UserError(f"{where}: {cell} edge {k} uses unknown operation {op!r}; valid: {valid}")
-                if not isinstance(src, int) or isinstance(src, bool) or not 0 <= src < node:
+                if not isinstance(src, int) or isinstance(src, bool):
+                    raise UserError(f"{where}: {cell} edge {k} (node {node}) takes input {src!r}, which is not a "
+                                    f"whole number; write the input node's index, 0..{node - 1}")
+                if not 0 <= src < node:
                     raise UserError(f"{where}: {cell} edge {k} (node {node}) takes input {src!r}; "
                                     f"node {node} may only take inputs 0..{node - 1}")
             last = 1 + len(edges) // 2
-            if not concat or any(not isinstance(c, int) or not 0 <= c <= last for c in concat):
+            if not concat or any(not isinstance(c, int) or isinstance(c, bool) or not 0 <= c <= last for c in concat):
                 raise UserError(f"{where}: {cell}_concat {list(concat)!r} must list node indices in 0..{last}")
 
     # --- YAML ---
@@ -70,27 +73,48 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "genotype") -> Genotype:
+        """A genotype from its mapping (a parsed YAML file or a checkpoint); UserError naming `where` and the field."""
+        if d is None:
+            raise UserError(f"{where} is empty; a genotype needs the keys normal and reduce "
+                            f"(and optionally normal_concat, reduce_concat, name, meta): see docs/genotypes.md")
         if not isinstance(d, dict):
-            raise UserError(f"{where}: expected a mapping with keys normal, normal_concat, reduce, reduce_concat")
+            raise UserError(f"{where}: expected a mapping with keys normal, normal_concat, reduce, reduce_concat "
+                            f"(found {_kind(d)}); see docs/genotypes.md")
         missing = [k for k in ("normal", "reduce") if k not in d]
         if missing:
             raise UserError(f"{where}: missing key(s) {', '.join(missing)}; see docs/genotypes.md for the format")
         known = {"name", "normal", "normal_concat", "reduce", "reduce_concat", "meta"}
-        unknown = sorted(set(d) - known)
+        unknown = sorted(str(k) for k in set(d) - known)
         if unknown:
             raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys are {', '.join(sorted(known))}")
         for cell in ("normal", "reduce"):
             if not isinstance(d[cell], list):
-                raise UserError(f"{where}: '{cell}' must be a list of [operation, input] pairs")
+                raise UserError(f"{where}: '{cell}' must be a list of [operation, input] pairs "
+                                f"(found {_kind(d[cell])})")
         n = len(d["normal"]) // 2
-        default_concat = list(range(2, 2 + n))
+        concat = {}
+        for key in ("normal_concat", "reduce_concat"):
+            value = d.get(key)
+            if value is None:  # absent, or written as `normal_concat:` with nothing after it
+                value = list(range(2, 2 + n))
+            if not isinstance(value, list):
+                raise UserError(f"{where}: '{key}' must be a list of node indices such as "
+                                f"{list(range(2, 2 + max(n, 1)))} (found {_kind(value)})")
+            concat[key] = tuple(value)
+        name = d.get("name")
+        if name is not None and not isinstance(name, str):
+            raise UserError(f"{where}: 'name' must be text (found {_kind(name)}); write it as name: \"...\"")
+        meta = d.get("meta")
+        if meta is not None and not isinstance(meta, dict):
+            raise UserError(f"{where}: 'meta' must be a mapping such as {{source: ...}} (found {_kind(meta)}); "
+                            f"drop it or write it as key: value lines")
         g = cls(
             normal=tuple(tuple(e) if isinstance(e, list) else e for e in d["normal"]),
-            normal_concat=tuple(d.get("normal_concat", default_concat)),
+            normal_concat=concat["normal_concat"],
             reduce=tuple(tuple(e) if isinstance(e, list) else e for e in d["reduce"]),
-            reduce_concat=tuple(d.get("reduce_concat", default_concat)),
-            name=str(d.get("name", "")),
-            meta=dict(d.get("meta") or {}),
+            reduce_concat=concat["reduce_concat"],
+            name=name or "",
+            meta=dict(meta or {}),
         )
         g.validate(where)
         return g
@@ -105,13 +129,66 @@ class Genotype:
     @classmethod
     def load(cls, path: Path | str) -> Genotype:
         path = Path(path)
-        if not path.is_file():
+        hint = "pass a genotype YAML file from genotypes/ or one written by search.py (see docs/genotypes.md)"
+        if path.is_dir():
+            raise UserError(f"{path} is a folder, not a genotype file; {hint}")
+        if not path.exists():
             raise UserError(f"genotype file {path} not found; pass a file from genotypes/ or one written by search.py")
         try:
-            d = yaml.safe_load(path.read_text())
+            data = path.read_bytes()
+        except OSError as e:
+            raise UserError(f"cannot read genotype file {path} ({e.strerror or e}); make it readable or {hint}")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            raise UserError(f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); "
+                            f"a genotype file is YAML text: save it as UTF-8, or {hint}")
+        try:
+            d = yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as e:
-            raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); see docs/genotypes.md")
+            raise UserError(f"{path} is not valid YAML ({_yaml_problem(e, text)}); "
+                            f"fix that line (see docs/genotypes.md)")
         return cls.from_dict(d, where=str(path))
+
+
+def _yaml_problem(e: yaml.YAMLError, text: str) -> str:
+    """A YAML error on one line: the problem and where it is."""
+    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
+    if isinstance(e, yaml.reader.ReaderError):
+        line = text[: e.position].count("\n") + 1
+        return f"character {chr(e.character)!r} is not allowed in YAML text, at line {line}"
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(e).split())
+
+
+def _kind(value) -> str:
+    """A short description of a wrong value for messages: its type and (abridged) text."""
+    if value is None:
+        return "nothing"
+    kinds = {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}
+    text = repr(value)
+    return f"{kinds.get(type(value), type(value).__name__)} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, but a key given twice in one mapping is an error rather than silently the last value."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: let SafeLoader report it
+                break
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"key {key!r} given twice", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
 
 
 def derive_genotype(alpha_normal, alpha_reduce, nodes: int = 4, name: str = "", meta: dict | None = None) -> Genotype:

@@ -42,6 +42,34 @@ def reduction_layers(layers: int) -> tuple[int, ...]:
     return tuple(sorted({layers // 3, 2 * layers // 3})) if layers >= 3 else ()
 
 
+def aux_layer(layers: int) -> int:
+    """The cell the auxiliary head reads: the second reduction cell (2/3 of the depth), as in the reference."""
+    return 2 * layers // 3
+
+
+def num_edges(nodes: int) -> int:
+    """Edges of a cell with `nodes` intermediate nodes: 2 + 3 + ... + (nodes + 1); 14 for 4 nodes."""
+    return sum(range(2, 2 + nodes))
+
+
+def edge_inputs(nodes: int) -> list[tuple[int, int]]:
+    """(input, node) of every edge of a search cell, numbered node by node (node 2's two edges, node 3's three, ...).
+
+    This is the row order of the alpha matrices. Nodes 0 and 1 are the cell inputs, 2.. the intermediate nodes.
+    """
+    return [(src, node + 2) for node in range(nodes) for src in range(node + 2)]
+
+
+def edge_names(nodes: int) -> list[str]:
+    """One name per alpha row, "<input>-><node>"."""
+    return [f"{src}->{node}" for src, node in edge_inputs(nodes)]
+
+
+def edge_stride(reduction: bool, src: int) -> int:
+    """In a reduction cell only the edges leaving the two cell inputs stride."""
+    return 2 if reduction and src < 2 else 1
+
+
 def stem_channels(stem: str, C: int, stem_multiplier: int) -> tuple[int, bool]:
     """(channels of the stem's outputs, whether s0 has twice the resolution of s1)."""
     if stem == "cifar":

@@ -9,14 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..space import preprocess_inputs
+from ..space import edge_inputs, edge_stride, preprocess_inputs
 from ..space.skeleton import CellSpec
 from .mixed_op import MixedOp
-
-
-def num_edges(nodes: int) -> int:
-    """Edges of a cell with `nodes` intermediate nodes: 2 + 3 + ... + (nodes + 1); 14 for 4 nodes."""
-    return sum(range(2, 2 + nodes))
 
 
 class SearchCell(nn.Module):
@@ -25,11 +20,7 @@ class SearchCell(nn.Module):
         self.reduction = spec.reduction
         self.nodes = nodes
         self.pre0, self.pre1 = preprocess_inputs(spec, affine=False)
-        # In a reduction cell only the edges leaving the two cell inputs stride.
-        self.edges = nn.ModuleList(
-            MixedOp(spec.C, 2 if spec.reduction and src < 2 else 1)
-            for node in range(nodes) for src in range(node + 2)
-        )
+        self.edges = nn.ModuleList(MixedOp(spec.C, edge_stride(spec.reduction, src)) for src, _ in edge_inputs(nodes))
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """weights: (edges, len(PRIMITIVES)) softmax of this cell type's alpha."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..space import PRIMITIVES, CellStack, Genotype, derive_genotype
-from .cells import SearchCell, num_edges
+from ..space import PRIMITIVES, CellStack, Genotype, derive_genotype, num_edges
+from .cells import SearchCell
 
 ALPHAS = ("alpha_normal", "alpha_reduce")
 

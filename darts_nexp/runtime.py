@@ -1,0 +1,46 @@
+"""What every command sets up before it computes: the device, per-epoch seeding and TensorBoard.
+
+Exact resume rests on one rule: everything random in an epoch (data order, augmentation, dropout, drop path) is
+drawn from generators reseeded from (seed, epoch) at the start of that epoch, and checkpoints are written at epoch
+boundaries. A run resumed from the checkpoint of epoch k therefore replays epochs k+1.. exactly as an
+uninterrupted run would.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import UserError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(name: str) -> torch.device:
+    if name not in DEVICES:
+        raise UserError(f"unknown device {name!r}; valid devices are {', '.join(DEVICES)}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    return torch.device(name)
+
+
+def seed_epoch(seed: int, epoch: int) -> int:
+    """Seed Python, NumPy and torch for one epoch; returns the derived seed (also handy for a data generator)."""
+    derived = (seed * 1_000_003 + epoch) % (2**31 - 1)
+    random.seed(derived)
+    np.random.seed(derived)
+    torch.manual_seed(derived)
+    return derived
+
+
+def tensorboard_writer(run_dir: Path):
+    """A TensorBoard SummaryWriter writing into the run directory."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(run_dir))
