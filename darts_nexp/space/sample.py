@@ -1,0 +1,221 @@
+"""Random cells from the DARTS search space: the baseline that every searched genotype has to beat.
+
+    python -m darts_nexp.space.sample --n 10 --seed 0 --out genotypes/random
+    python -m darts_nexp.space.sample --n 10 --like genotypes/darts_v2.yaml
+
+Each genotype is drawn the way the random-search baselines draw theirs (Li & Talwalkar, 2019, "Random Search and
+Reproducibility for Neural Architecture Search"; Yang et al., 2020, "NAS evaluation is frustratingly hard"): for
+every intermediate node, two distinct inputs uniformly among the earlier nodes and, on each of the two edges, one
+operation uniformly among all but `none`; the normal and the reduction cell are drawn independently and both
+output every intermediate node.
+
+`--like GENOTYPE` keeps only cells whose final network (the one `train_final.py` would build) has the reference's
+parameter count within `--tolerance`, so that a comparison with a searched cell is not a comparison of sizes.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+
+from .. import config
+from ..errors import UserError, cli_entry
+from .genotype import Edge, Genotype
+from .ops import PRIMITIVES, create_op
+from .skeleton import STEMS, Stem, edge_stride, plan_cells, preprocess_inputs
+
+# A genotype never holds `none` (DARTS drops it when deriving), so a sampler that drew it would leave the space.
+OPERATIONS = tuple(p for p in PRIMITIVES if p != "none")
+MAX_ATTEMPTS = 200  # draws per file under --like before giving up
+NUM_CLASSES, IN_CHANS = 2, 1  # the Nexperia task: sizes are compared on the network that would be trained
+
+
+@dataclass
+class SampleConfig:
+    n: int = 10
+    """Number of genotype files to write."""
+    seed: int = 0
+    """Seed; file i is drawn from (seed, i) alone, so asking for more files keeps the first ones."""
+    out: str = "genotypes/random"
+    """Folder for random-000.yaml, random-001.yaml, ..."""
+    nodes: int = 4
+    """Intermediate nodes per cell (DARTS uses 4)."""
+    like: Optional[str] = None
+    """Reference genotype file: keep only cells whose final network has its parameter count within --tolerance."""
+    tolerance: float = 0.1
+    """Relative band around the reference's parameter count for --like (0.1 = +-10%)."""
+    init_channels: int = 48
+    """Channels per node of the first cells of the final network whose parameters are counted."""
+    layers: int = 14
+    """Cells in the final network whose parameters are counted."""
+    stem: Literal["imagenet", "cifar"] = "imagenet"
+    """Stem of the final network whose parameters are counted."""
+
+    def validate(self) -> None:
+        if self.n < 1:
+            raise UserError(f"--n {self.n}: nothing to write; pass --n 1 or more")
+        if self.seed < 0:
+            raise UserError(f"--seed {self.seed}: seeds must be 0 or more")
+        if self.nodes < 1:
+            raise UserError(f"--nodes {self.nodes}: a cell needs at least 1 intermediate node; DARTS uses --nodes 4")
+        if not 0 < self.tolerance < 1:
+            raise UserError(f"--tolerance {self.tolerance}: must be a fraction between 0 and 1 (exclusive), "
+                            f"e.g. --tolerance 0.1 for +-10%")
+        # FactorizedReduce and the imagenet stem halve the channel count.
+        if self.init_channels < 2 or self.init_channels % 2:
+            raise UserError(f"--init-channels {self.init_channels}: must be an even number of at least 2, e.g. 48")
+        if self.layers < 1:
+            raise UserError(f"--layers {self.layers}: the final network needs at least 1 cell, e.g. --layers 14")
+        if self.stem not in STEMS:
+            raise UserError(f"--stem {self.stem!r}: valid stems are {', '.join(STEMS)}")
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of file `index`: seeded from (seed, index), so no file depends on how many are drawn."""
+    return np.random.default_rng([seed, index])
+
+
+def sample_cell(rng: np.random.Generator, nodes: int = 4) -> tuple[Edge, ...]:
+    edges: list[Edge] = []
+    for node in range(2, 2 + nodes):
+        inputs = rng.choice(node, size=2, replace=False)
+        ops = rng.integers(len(OPERATIONS), size=2)
+        # Plain ints: Genotype.validate rejects numpy integers and yaml.safe_dump cannot write them.
+        edges += [(OPERATIONS[int(op)], int(src)) for op, src in zip(ops, inputs)]
+    return tuple(edges)
+
+
+def sample_genotype(rng: np.random.Generator, nodes: int = 4, name: str = "", meta: dict | None = None) -> Genotype:
+    normal = sample_cell(rng, nodes)
+    reduce = sample_cell(rng, nodes)
+    concat = tuple(range(2, 2 + nodes))
+    return Genotype(normal, concat, reduce, concat, name=name, meta=dict(meta or {}))
+
+
+def final_param_count(genotype: Genotype, init_channels: int = 48, layers: int = 14, stem: str = "imagenet") -> int:
+    """param_count of the final network, built for real (on the meta device: shapes only, no memory, no init)."""
+    # Imported here: final imports space, so a module-level import would turn circular if space/__init__ ever
+    # re-exported this module.
+    from ..final import FinalNetwork, param_count
+
+    with torch.device("meta"):
+        model = FinalNetwork(genotype, num_classes=NUM_CLASSES, in_chans=IN_CHANS, init_channels=init_channels,
+                             layers=layers, stem=stem, auxiliary=False)
+    return param_count(model)
+
+
+def _numel(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@functools.lru_cache(maxsize=None)
+def _op_params(name: str, C: int, stride: int) -> int:
+    with torch.device("meta"):
+        return _numel(create_op(name, C, stride, affine=True))
+
+
+class ParamCounter:
+    """param_count of the final network of a genotype, without building the network.
+
+    Building a 14-layer network takes about 0.1 s, too slow for rejection sampling; but its parameters are those of
+    the stem, the cell preprocessing and the classifier (fixed for given settings) plus those of each cell's
+    operations, which depend only on (op, channels, stride). Both parts are counted on the same modules the network
+    is made of, and tests hold the sum to final_param_count.
+    """
+
+    def __init__(self, init_channels: int = 48, layers: int = 14, stem: str = "imagenet"):
+        self.init_channels, self.layers, self.stem = init_channels, layers, stem
+        self._fixed_cache: dict[int, tuple[int, list]] = {}
+
+    def _fixed(self, multiplier: int):
+        if multiplier in self._fixed_cache:
+            return self._fixed_cache[multiplier]
+        specs = plan_cells(self.layers, self.init_channels, self.stem, multiplier=multiplier)
+        with torch.device("meta"):
+            total = _numel(Stem(self.stem, IN_CHANS, self.init_channels))
+            total += sum(_numel(m) for spec in specs for m in preprocess_inputs(spec, affine=True))
+            out_channels = specs[-1].C_out
+            total += _numel(torch.nn.Linear(out_channels, NUM_CLASSES))
+        self._fixed_cache[multiplier] = total, specs
+        return total, specs
+
+    def __call__(self, genotype: Genotype) -> int:
+        if len(genotype.normal_concat) != len(genotype.reduce_concat) or min(genotype.reduce_concat) < 2:
+            # A genotype the network refuses (never a sampled one): the real build raises the reason.
+            return final_param_count(genotype, self.init_channels, self.layers, self.stem)
+        total, specs = self._fixed(len(genotype.normal_concat))
+        for spec in specs:
+            edges = genotype.reduce if spec.reduction else genotype.normal
+            total += sum(_op_params(op, spec.C, edge_stride(spec.reduction, src)) for op, src in edges)
+        return total
+
+
+def skip_count(genotype: Genotype) -> int:
+    """skip_connect edges in the normal cell: the count DARTS collapses towards, worth seeing per file."""
+    return sum(op == "skip_connect" for op, _ in genotype.normal)
+
+
+def run(cfg: SampleConfig) -> list[Path]:
+    """Write cfg.n genotype files to cfg.out and return their paths."""
+    cfg.validate()
+    count = ParamCounter(cfg.init_channels, cfg.layers, cfg.stem)
+    reference = band = None
+    if cfg.like is not None:
+        reference = Genotype.load(cfg.like)
+        target = final_param_count(reference, cfg.init_channels, cfg.layers, cfg.stem)
+        band = (target * (1 - cfg.tolerance), target * (1 + cfg.tolerance))
+    out = Path(cfg.out)
+    paths, sizes, draws = [], [], 0
+    for i in range(cfg.n):
+        rng = sample_rng(cfg.seed, i)
+        meta = {"sampler": "uniform", "seed": cfg.seed, "index": i}
+        if reference is not None:
+            # Without these the file could not be drawn again: --like changes which draw is kept.
+            meta.update(like=str(cfg.like), tolerance=cfg.tolerance, init_channels=cfg.init_channels,
+                        layers=cfg.layers, stem=cfg.stem)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            genotype = sample_genotype(rng, cfg.nodes, name=f"random-{cfg.seed}-{i}", meta=meta)
+            params = count(genotype)
+            if band is None or band[0] <= params <= band[1]:
+                break
+        else:
+            raise UserError(f"--like {cfg.like}: no cell within {cfg.tolerance * 100:g}% of its {target:,} "
+                            f"parameters in {MAX_ATTEMPTS} draws for file {i}; widen --tolerance, or change --nodes, "
+                            f"--init-channels, --layers or --stem so that random cells can reach that size")
+        draws += attempt
+        if i == 0:
+            # The fast count mirrors the network's structure; if final/ changes under it, stop rather than mislead.
+            exact = final_param_count(genotype, cfg.init_channels, cfg.layers, cfg.stem)
+            if exact != params:
+                raise RuntimeError(f"ParamCounter gives {params} but FinalNetwork has {exact} parameters; "
+                                   f"darts_nexp.space.sample is out of step with darts_nexp.final")
+        path = out / f"random-{i:03d}.yaml"
+        try:
+            genotype.save(path)
+        except OSError as e:
+            raise UserError(f"cannot write {path} ({e}); pass a writable folder to --out")
+        print(f"{path}  normal skip_connect: {skip_count(genotype)}  params: {params:,}")
+        paths.append(path)
+        sizes.append(params)
+    settings = f"C={cfg.init_channels}, {cfg.layers} layers, {cfg.stem} stem, {NUM_CLASSES} classes"
+    summary = f"wrote {len(paths)} random genotypes to {out} (seed {cfg.seed}); " \
+              f"params {min(sizes):,}..{max(sizes):,} at {settings}"
+    if reference is not None:
+        summary += f"; within {cfg.tolerance * 100:g}% of {cfg.like} ({target:,}), {draws} draws in all"
+    print(summary)
+    return paths
+
+
+@cli_entry
+def main(argv=None) -> list[Path]:
+    cfg = config.parse_args(SampleConfig, argv, description=__doc__.splitlines()[0],
+                            prog="python -m darts_nexp.space.sample")
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()
