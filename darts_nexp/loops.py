@@ -51,11 +51,12 @@ def fit_epoch(batches, step, epoch: int, desc: str, progress: bool = True) -> di
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, batches) -> tuple[float, np.ndarray, np.ndarray]:
+def predict(model: torch.nn.Module, batches, epoch: int | None = None) -> tuple[float, np.ndarray, np.ndarray]:
     """(mean cross-entropy, defect scores, labels) of a model over an iterable of (x, y) batches, in eval mode.
 
     Batches with unknown labels (-1) still get scores; they are left out of the loss. Raises Diverged when the model
-    gives scores that are not numbers (a diverged network), so that no metric is ever computed from them.
+    gives scores that are not numbers (a diverged network), so that no metric is ever computed from them; `epoch`,
+    when given, is named in that message.
     """
     was_training = model.training
     model.eval()
@@ -71,7 +72,8 @@ def predict(model: torch.nn.Module, batches) -> tuple[float, np.ndarray, np.ndar
     scores = np.concatenate(scores) if scores else np.zeros(0, np.float64)
     labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
     if not np.isfinite(scores).all():
-        raise Diverged(f"the network gives non-finite scores for {int((~np.isfinite(scores)).sum())} of "
+        when = f" after epoch {epoch}" if epoch is not None else ""
+        raise Diverged(f"the network gives non-finite scores{when} for {int((~np.isfinite(scores)).sum())} of "
                        f"{len(scores)} images: its weights diverged")
     n_known = int((labels >= 0).sum())
     return (sum(losses) / n_known if n_known else math.nan), scores, labels

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_data_util import config, make_layout, write_images
+from test_data_util import config, fails, make_layout, write_images
 
 import darts_nexp.render as render
 from darts_nexp.data import load_dataset, load_folder
@@ -22,20 +22,6 @@ BOX_HEADER = "id,x_1,y_1,x_2,y_2\n"
 EDGES = "[[sep_conv_3x3, 0], [sep_conv_3x3, 1]]"
 REDUCE = "[[max_pool_3x3, 0], [max_pool_3x3, 1]]"
 GOOD_GENOTYPE = f"normal: {EDGES}\nreduce: {REDUCE}\n"
-
-
-def fails(capsys, command, argv, *names) -> str:
-    """Run a command that must refuse its input; returns its one error line, which must contain every name."""
-    with pytest.raises(SystemExit) as e:
-        command([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert e.value.code == 2, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    assert "Traceback" not in out + err
-    for name in names:
-        assert str(name) in errors[0], errors[0]
-    return errors[0]
 
 
 def summary(root: Path, *extra) -> list[str]:

@@ -1,9 +1,10 @@
-"""Helpers for the data tests: tiny image folders in each layout (no tests here)."""
+"""Helpers for the tests: tiny image folders in each layout, and the check of a refused command (no tests here)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from darts_nexp.data import DataConfig
@@ -37,3 +38,17 @@ def config(root: Path, **kw) -> DataConfig:
     cfg = DataConfig(dataset="nexperia", data_dir=str(root), image_size=[16, 16], **kw)
     cfg.validate()
     return cfg
+
+
+def fails(capsys, command, argv, *names) -> str:
+    """Run a command that must refuse its input; returns its one error line, which must contain every name."""
+    with pytest.raises(SystemExit) as e:
+        command([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert e.value.code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert "Traceback" not in out + err
+    for name in names:
+        assert str(name) in errors[0], errors[0]
+    return errors[0]

@@ -14,6 +14,9 @@ and the Hessian-vector product is a central finite difference with eps = 0.01 / 
 
     d2L_train/dalpha dw . v  ~  (g+ - g-) / (2 eps),   g+- = dL_train(w +- eps v, alpha)/dalpha.
 
+beta-DARTS (Ye et al., CVPR 2022) adds  lambda * mean over edges of logsumexp(alpha_edge)  to the architecture loss
+(`beta_decay`, ramped by the search); its gradient, lambda * softmax(alpha) / edges, is added to either order's.
+
 Unlike the reference code, no model is ever copied: the virtual step and the two perturbations are applied in
 place to the live weights, which are saved once and restored bit for bit afterwards (BatchNorm statistics too), and
 the finite-difference passes ask autograd for alpha gradients only, so no weight gradient is computed there.
@@ -36,6 +39,7 @@ class Architect:
             raise ValueError(f"unknown order {order!r}; valid orders are first, second")
         self.model, self.order, self.loss_fn = model, order, loss_fn
         self.optimizer = torch.optim.Adam(model.alphas(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+        self.beta_decay = 0.0  # the beta-DARTS lambda of the current epoch
 
     def step(self, train_batch, val_batch, eta: float, weight_optimizer: torch.optim.SGD) -> float:
         """One Adam step on the alphas; returns the validation loss it saw."""
@@ -55,12 +59,24 @@ class Architect:
         buffers = [b.detach().clone() for b in self.model.buffers()]
         try:
             if self.order == "first":
-                return self._loss_and_grad(val_batch, self.model.alphas())
-            return self.unrolled_grad(train_batch, val_batch, eta, weight_optimizer)
+                loss, grads = self._loss_and_grad(val_batch, self.model.alphas())
+            else:
+                loss, grads = self.unrolled_grad(train_batch, val_batch, eta, weight_optimizer)
         finally:
             with torch.no_grad():
                 for b, saved in zip(self.model.buffers(), buffers):
                     b.copy_(saved)
+        if self.beta_decay:
+            grads = [g + r for g, r in zip(grads, self.regulariser_grad())]
+        return loss, grads
+
+    def regulariser_grad(self) -> list[torch.Tensor]:
+        """Gradient of the beta-DARTS term: beta_decay * mean over the edges of every alpha matrix of logsumexp
+        (the edge betas of PC-DARTS, 1-D, are not regularised)."""
+        alphas = self.model.alphas()
+        rows = torch.cat([a.logsumexp(dim=-1) for a in alphas if a.dim() == 2])
+        return list(torch.autograd.grad(self.beta_decay * rows.mean(), alphas, allow_unused=True,
+                                        materialize_grads=True))
 
     def _loss_and_grad(self, batch, wrt):
         x, y = batch

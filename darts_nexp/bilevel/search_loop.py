@@ -2,6 +2,8 @@
 architecture half with an SGD weight step on a batch of the weight half."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -29,18 +31,22 @@ def weight_step(model, batch, optimizer: torch.optim.Optimizer, grad_clip: float
 
 
 def search_epoch(model, architect: Architect, weight_optimizer: torch.optim.Optimizer, weight_batches, arch_batches,
-                 eta: float, epoch: int, grad_clip: float = 5.0, desc: str = "search", progress: bool = True) -> dict:
+                 eta: float, epoch: int, grad_clip: float = 5.0, desc: str = "search", progress: bool = True,
+                 arch_steps: bool = True) -> dict:
     """Run one epoch (`epoch` counted from 1); eta is the current weight learning rate (the second-order virtual
-    step uses it).
+    step uses it). Without `arch_steps` (a warm-up epoch, as in PC-DARTS) only the weights train.
 
-    Returns the mean training loss and AUC on the weight half, and the mean architecture-step loss.
+    Returns the mean training loss and AUC on the weight half, and the mean architecture-step loss (NaN in a
+    warm-up epoch).
     """
     model.train()
     arch_iter = _endless(arch_batches)
 
     def step(batch):
-        arch_loss = architect.step(batch, next(arch_iter), eta, weight_optimizer)
+        losses = {}
+        if arch_steps:
+            losses["arch_loss"] = architect.step(batch, next(arch_iter), eta, weight_optimizer)
         loss, logits = weight_step(model, batch, weight_optimizer, grad_clip)
-        return {"train_loss": loss, "arch_loss": arch_loss}, logits
+        return {"train_loss": loss, **losses}, logits
 
-    return fit_epoch(weight_batches, step, epoch, desc, progress)
+    return {"arch_loss": math.nan, **fit_epoch(weight_batches, step, epoch, desc, progress)}

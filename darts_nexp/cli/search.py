@@ -70,6 +70,18 @@ class SearchConfig:
     """Adam betas of the alphas"""
     arch_weight_decay: float = 1e-3
     """Adam weight decay of the alphas"""
+    partial_channels: int = 1
+    """PC-DARTS: each mixed op sees 1/K of the channels (1: all, as in DARTS; must divide init_channels)"""
+    edge_norm: bool = False
+    """PC-DARTS edge normalisation: per-edge weights, normalised over each node's incoming edges"""
+    warmup_epochs: int = 0
+    """epochs that train the weights only, before the first architecture step (PC-DARTS)"""
+    beta_decay: float = 0.0
+    """beta-DARTS: weight of the logsumexp regulariser on the alphas, ramped up linearly from 0 (0: off)"""
+    aux_skip: float = 0.0
+    """DARTS-: initial weight of an auxiliary skip on every edge, decayed linearly to 0 (0: off)"""
+    max_skips: Optional[int] = None
+    """cap on the skip connections of the exported normal cell (P-DARTS keeps 2; default: no cap)"""
     progress: bool = True
     """show a progress bar per epoch"""
     out: Optional[str] = None
@@ -85,6 +97,16 @@ class SearchConfig:
             raise UserError(f"the imagenet stem needs an even init_channels (got {self.init_channels})")
         if len(self.arch_betas) != 2:
             raise UserError(f"arch_betas must be two numbers (got {self.arch_betas})")
+        if self.partial_channels < 1 or self.init_channels % self.partial_channels:
+            raise UserError(f"--partial-channels {self.partial_channels} must divide --init-channels "
+                            f"{self.init_channels}; pick a divisor such as 2 or 4, or change the channels")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise UserError(f"--warmup-epochs {self.warmup_epochs} must be in 0..{self.epochs - 1} (fewer than "
+                            f"--epochs {self.epochs}), or no architecture step would ever run")
+        if self.beta_decay < 0 or self.aux_skip < 0:
+            raise UserError(f"--beta-decay and --aux-skip must be >= 0 (got {self.beta_decay}, {self.aux_skip})")
+        if self.max_skips is not None and not 0 <= self.max_skips <= 2 * self.nodes:
+            raise UserError(f"--max-skips must be in 0..{2 * self.nodes} (got {self.max_skips})")
         for name in ("lr", "lr_min", "arch_lr", "grad_clip"):
             if not 0 < getattr(self, name) < float("inf"):
                 raise UserError(f"{name} must be a positive number (got {getattr(self, name)})")
@@ -108,8 +130,8 @@ class SearchResult:
 def build(cfg: SearchConfig, device: torch.device):
     """The supernet and its three optimisation objects, as a run starts them."""
     model = SearchNetwork(num_classes=2, in_chans=cfg.data.channels, init_channels=cfg.init_channels,
-                          layers=cfg.layers, nodes=cfg.nodes, stem=cfg.stem,
-                          stem_multiplier=cfg.stem_multiplier).to(device)
+                          layers=cfg.layers, nodes=cfg.nodes, stem=cfg.stem, stem_multiplier=cfg.stem_multiplier,
+                          partial_channels=cfg.partial_channels, edge_norm=cfg.edge_norm).to(device)
     weight_opt = torch.optim.SGD(model.weights(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, cfg.epochs, eta_min=cfg.lr_min)
     architect = Architect(model, cfg.order, cfg.arch_lr, tuple(cfg.arch_betas), cfg.arch_weight_decay)
@@ -142,23 +164,30 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     arch_batches = Batches(arch_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed + 1, augment=cfg.data.augment)
     val_batches = Batches(arch_half, cfg.batch_size, device, shuffle=False, seed=cfg.seed)
     writer = tensorboard_writer(run_dir.path)
-    hint = f"lower the weight learning rate (--lr, now {cfg.lr:g}) or the alphas' (--arch-lr, now {cfg.arch_lr:g})"
+    hint = (f"start a new search with a lower weight learning rate (--lr, now {cfg.lr:g}) or alpha learning rate "
+            f"(--arch-lr, now {cfg.arch_lr:g})")
     with run_dir.guard(SEARCH_CHECKPOINT, hint):
         for epoch in range(start_epoch, cfg.epochs):
             seed_epoch(cfg.seed, epoch)
             weight_batches.set_epoch(epoch)
             arch_batches.set_epoch(epoch)
             lr = scheduler.get_last_lr()[0]
+            # The robust-search schedules (docs/search.md): DARTS-'s skip decays to 0, beta-DARTS's lambda ramps up.
+            model.set_aux_skip(cfg.aux_skip * (1 - epoch / cfg.epochs))
+            architect.beta_decay = cfg.beta_decay * epoch / cfg.epochs
+            warmup = epoch < cfg.warmup_epochs
             stats = search_epoch(model, architect, weight_opt, weight_batches, arch_batches, eta=lr, epoch=epoch + 1,
-                                 grad_clip=cfg.grad_clip, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
+                                 grad_clip=cfg.grad_clip, desc=f"epoch {epoch + 1}/{cfg.epochs}"
+                                 + (" (warm-up)" if warmup else ""), progress=cfg.progress, arch_steps=not warmup)
             scheduler.step()
             if not all(torch.isfinite(a).all() for a in model.alphas()):
                 raise Diverged(f"the architecture weights (alphas) became non-finite in epoch {epoch + 1}")
-            val_loss, scores, labels = predict(model, val_batches)
+            val_loss, scores, labels = predict(model, val_batches, epoch + 1)
             stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=auc(labels, scores))
             genotype = model.genotype()
+            stats["normal_skips"] = sum(op == "skip_connect" for op, _ in genotype.normal)  # the collapse report
             history.append({**{k: float(v) for k, v in stats.items()}, "epoch": epoch + 1,
-                            "genotype": genotype.to_dict()})
+                            "normal_skips": stats["normal_skips"], "genotype": genotype.to_dict()})
             log_epoch(writer, model, stats, genotype, architect)
             run_dir.save_checkpoint(SEARCH_CHECKPOINT, "search", {
                 "epoch": epoch, "model_args": model.model_args, "weights": model.weight_state(),
@@ -167,7 +196,8 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
                 "history": history})
             write_atomic(run_dir.file(HISTORY), yaml.safe_dump(history, sort_keys=False, default_flow_style=None))
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} auc "
-                       f"{stats['train_auc']:.4f} | val loss {val_loss:.4f} auc {stats['val_auc']:.4f} | lr {lr:.5f}")
+                       f"{stats['train_auc']:.4f} | val loss {val_loss:.4f} auc {stats['val_auc']:.4f} | lr {lr:.5f} | "
+                       f"normal-cell skips {stats['normal_skips']}")
     writer.close()
     return _finish(cfg, run_dir, model, history, time.time() - start)
 
@@ -175,8 +205,8 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
 def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float) -> SearchResult:
     """Write the genotype, its export and the drawings, then print where everything went."""
     meta = {"dataset": cfg.data.dataset, "order": cfg.order, "epochs": len(history), "seed": cfg.seed,
-            "run_dir": str(run_dir.path)}
-    genotype = model.genotype(name=f"search-{cfg.data.dataset}", meta=meta)
+            "run_dir": str(run_dir.path), "max_skips": cfg.max_skips}
+    genotype = model.genotype(name=f"search-{cfg.data.dataset}", meta=meta, max_skips=cfg.max_skips)
     genotype.save(run_dir.file(GENOTYPE))
     export = cfg.genotype_path()
     try:

@@ -196,7 +196,7 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     val_batches = Batches(splits.val, cfg.batch_size, device, shuffle=False, seed=cfg.seed)
     common = {"model": model.spec(), "data": to_dict(cfg.data)}
     writer = tensorboard_writer(run_dir.path)
-    with run_dir.guard(LAST, f"lower the learning rate (--lr, now {cfg.lr:g}) or the gradient clip (--grad-clip)"):
+    with run_dir.guard(LAST, f"start a new run with a lower learning rate (--lr, now {cfg.lr:g})"):
         for epoch in range(start_epoch, cfg.epochs):
             seed_epoch(cfg.seed, epoch)
             train_batches.set_epoch(epoch)
@@ -206,7 +206,7 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                                 epoch=epoch + 1, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
             scheduler.step()
             # Scored in fp32, like the test and evaluate, so that the threshold means the same everywhere.
-            val_loss, val_scores, val_labels = predict(model, val_batches)
+            val_loss, val_scores, val_labels = predict(model, val_batches, epoch + 1)
             val_auc = auc(val_labels, val_scores)
             stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=val_auc)
             history.append({k: float(v) for k, v in stats.items()})

@@ -16,6 +16,7 @@ import yaml
 from ..errors import UserError
 from ..runs import write_atomic
 from .ops import PRIMITIVES
+from .skeleton import edge_inputs
 
 Edge = tuple[str, int]  # (operation name, index of the input node)
 
@@ -191,30 +192,46 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def derive_genotype(alpha_normal, alpha_reduce, nodes: int = 4, name: str = "", meta: dict | None = None) -> Genotype:
+def derive_genotype(alpha_normal, alpha_reduce, nodes: int = 4, name: str = "", meta: dict | None = None,
+                    edge_normal=None, edge_reduce=None, max_skips: int | None = None) -> Genotype:
     """The argmax genotype of DARTS (section 2.4 of the paper).
 
-    Each alpha is (edges, len(PRIMITIVES)), rows ordered node by node (node 2's 2 edges, node 3's 3, ...). For each
-    node, incoming edges are ranked by their strongest non-`none` softmax weight and the top two are kept, each
-    with its strongest non-`none` operation.
+    Each alpha is (edges, len(PRIMITIVES)), rows in the order of `edge_inputs`. For each node, incoming edges are
+    ranked by their strongest non-`none` softmax weight and the top two are kept, each with its strongest non-`none`
+    operation. With edge normalisation (PC-DARTS), `edge_normal` / `edge_reduce` are (edges,) weights that scale
+    each edge's row before ranking. `max_skips` caps the skip connections of the normal cell (P-DARTS keeps 2):
+    while there are more, the weakest chosen skip is barred and the cell derived again.
     """
-    none = PRIMITIVES.index("none")
+    none, skip = PRIMITIVES.index("none"), PRIMITIVES.index("skip_connect")
+    inputs = edge_inputs(nodes)
 
-    def parse(alpha) -> tuple[Edge, ...]:
+    def weights(alpha, edge) -> np.ndarray:
         w = np.asarray(alpha, dtype=np.float64)
+        assert w.shape == (len(inputs), len(PRIMITIVES)), f"alpha shape {w.shape}, expected {(len(inputs), len(PRIMITIVES))}"
         w = np.exp(w - w.max(axis=1, keepdims=True))
         w = w / w.sum(axis=1, keepdims=True)
+        if edge is not None:
+            w = w * np.asarray(edge, dtype=np.float64)[:, None]
         w[:, none] = -np.inf
-        expected = sum(range(2, 2 + nodes))
-        assert w.shape == (expected, len(PRIMITIVES)), f"alpha shape {w.shape}, expected {(expected, len(PRIMITIVES))}"
-        edges, start = [], 0
-        for i in range(nodes):
-            rows = w[start:start + i + 2]
-            # stable sort: ties keep the lower input index first
-            best = sorted(range(i + 2), key=lambda j: -rows[j].max())[:2]
-            edges += [(PRIMITIVES[int(rows[j].argmax())], j) for j in best]
-            start += i + 2
-        return tuple(edges)
+        return w
 
+    def parse(w: np.ndarray) -> tuple[tuple[Edge, ...], list[int]]:
+        """The cell's edges, and the alpha row each one came from."""
+        edges, rows = [], []
+        for node in range(2, 2 + nodes):
+            mine = [r for r, (_, n) in enumerate(inputs) if n == node]
+            # stable sort: ties keep the lower input index first
+            best = sorted(mine, key=lambda r: -w[r].max())[:2]
+            edges += [(PRIMITIVES[int(w[r].argmax())], inputs[r][0]) for r in best]
+            rows += best
+        return tuple(edges), rows
+
+    w_normal = weights(alpha_normal, edge_normal)
+    normal, rows = parse(w_normal)
+    while max_skips is not None and sum(op == "skip_connect" for op, _ in normal) > max_skips:
+        chosen = [r for (op, _), r in zip(normal, rows) if op == "skip_connect"]
+        w_normal[min(chosen, key=lambda r: w_normal[r, skip]), skip] = -np.inf
+        normal, rows = parse(w_normal)
     concat = tuple(range(2, 2 + nodes))
-    return Genotype(parse(alpha_normal), concat, parse(alpha_reduce), concat, name=name, meta=dict(meta or {}))
+    return Genotype(normal, concat, parse(weights(alpha_reduce, edge_reduce))[0], concat, name=name,
+                    meta=dict(meta or {}))

@@ -15,18 +15,24 @@ from .mixed_op import MixedOp
 
 
 class SearchCell(nn.Module):
-    def __init__(self, spec: CellSpec, nodes: int):
+    def __init__(self, spec: CellSpec, nodes: int, partial: int = 1):
         super().__init__()
         self.reduction = spec.reduction
         self.nodes = nodes
         self.pre0, self.pre1 = preprocess_inputs(spec, affine=False)
-        self.edges = nn.ModuleList(MixedOp(spec.C, edge_stride(spec.reduction, src)) for src, _ in edge_inputs(nodes))
+        self.edges = nn.ModuleList(MixedOp(spec.C, edge_stride(spec.reduction, src), partial)
+                                   for src, _ in edge_inputs(nodes))
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """weights: (edges, len(PRIMITIVES)) softmax of this cell type's alpha."""
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
+                edge_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """weights: (edges, len(PRIMITIVES)) softmax of this cell type's alpha; edge_weights: (edges,) the edge
+        normalisation of PC-DARTS, each node's incoming edges summing to 1, or None."""
         states = [self.pre0(s0), self.pre1(s1)]  # each (B, C, H, W)
         edge = 0
         for _ in range(self.nodes):
-            states.append(sum(self.edges[edge + i](h, weights[edge + i]) for i, h in enumerate(states)))
+            outs = [self.edges[edge + i](h, weights[edge + i]) for i, h in enumerate(states)]
+            if edge_weights is not None:
+                outs = [edge_weights[edge + i] * o for i, o in enumerate(outs)]
+            states.append(sum(outs))
             edge += len(states) - 1
         return torch.cat(states[2:], dim=1)  # (B, nodes * C, H, W)

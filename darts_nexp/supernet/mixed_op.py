@@ -4,11 +4,19 @@ Operations come from the shared table `space.ops.OPS`, built with BatchNorm affi
 pooling ops get a BatchNorm(affine=False) after them so that their scale is comparable to the convolutions'.
 `none` takes part in the softmax but is never computed: its output is zero at any weight, so leaving it out of the
 sum changes nothing except the time and memory it would waste.
+
+Two robust-search variants live here too:
+- partial channels (PC-DARTS, Xu et al., ICLR 2020): only 1/K of the channels go through the operations; the rest
+  bypass them (max-pooled on strided edges) and the channels are shuffled afterwards, so that each edge sees other
+  channels in the next cell;
+- an auxiliary skip (DARTS-, Chu et al., ICLR 2021): `aux_skip * skip(x)` is added outside the softmax, so that
+  the skip connection no longer needs a large alpha to pass the gradient. Its weight decays to 0 over the search.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..space import POOLING, PRIMITIVES, create_op
 
@@ -26,26 +34,45 @@ def _without_leading_relu(op: nn.Module) -> nn.Module | None:
     return None
 
 
-class MixedOp(nn.Module):
-    """All non-`none` operations on one edge with C channels and the given stride."""
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, C, H, W) with channel c of group g moved to position c * groups + g (ShuffleNet)."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
-    def __init__(self, C: int, stride: int):
+
+class MixedOp(nn.Module):
+    """All non-`none` operations on one edge with C channels and the given stride; with `partial` = K > 1 they see
+    only C / K of the channels (K must divide C)."""
+
+    def __init__(self, C: int, stride: int, partial: int = 1):
         super().__init__()
+        assert C % partial == 0, f"partial channels: {partial} does not divide {C}"
+        self.partial, self.stride = partial, stride
         self.names = [name for name in PRIMITIVES if name != "none"]
         self.index = [PRIMITIVES.index(name) for name in self.names]  # column of each op in a row of alpha
+        self.skip = self.names.index("skip_connect")
+        self.aux_skip = 0.0  # the DARTS- auxiliary skip weight, set by the search every epoch
         ops = []
         for name in self.names:
-            op = create_op(name, C, stride, affine=False)
-            ops.append(nn.Sequential(op, nn.BatchNorm2d(C, affine=False)) if name in POOLING else op)
+            op = create_op(name, C // partial, stride, affine=False)
+            ops.append(nn.Sequential(op, nn.BatchNorm2d(C // partial, affine=False)) if name in POOLING else op)
         self.ops = nn.ModuleList(ops)
         # A plain list, not submodules: these views share the parameters registered through self.ops.
         self._after_relu = [_without_leading_relu(op) for op in ops]
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """x: (B, C, H, W); weights: (len(PRIMITIVES),) softmax of this edge's alpha row."""
+        if self.partial > 1:
+            x, bypass = x.split([x.shape[1] // self.partial, x.shape[1] - x.shape[1] // self.partial], dim=1)
         relu_x = torch.relu(x)
         out = None
-        for k, op, tail in zip(self.index, self.ops, self._after_relu):
+        for i, (k, op, tail) in enumerate(zip(self.index, self.ops, self._after_relu)):
             y = op(x) if tail is None else tail(relu_x)
             out = weights[k] * y if out is None else out + weights[k] * y
+            if i == self.skip and self.aux_skip:
+                out = out + self.aux_skip * y
+        if self.partial > 1:
+            if self.stride > 1:  # ceil_mode: the same ceil(H/2) x ceil(W/2) as the strided ops, odd sizes too
+                bypass = F.max_pool2d(bypass, 2, 2, ceil_mode=True)
+            out = channel_shuffle(torch.cat([out, bypass], dim=1), self.partial)
         return out

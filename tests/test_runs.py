@@ -1,0 +1,172 @@
+"""The run format: run kinds, refusals that protect finished work, checkpoint versions, divergence and Ctrl-C."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from test_data_util import fails, make_layout
+
+import darts_nexp.cli.train as train_cli
+from darts_nexp.cli.search import main as search
+from darts_nexp.cli.train import main as train
+from darts_nexp.errors import UserError
+from darts_nexp.evaluate import main as evaluate
+from darts_nexp.final import create_final_network
+from darts_nexp.loops import check_finite
+from darts_nexp.runs import FORMAT, Run, load_checkpoint, run_kind, trained_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = str(ROOT / "configs" / "smoke.yaml")
+V1 = str(ROOT / "genotypes" / "darts_v1.yaml")
+TINY = ["--config", SMOKE, "--epochs", "1", "--progress", "false", "--data.image-size", "16", "16"]
+
+
+def search_args(data, out, *extra):
+    return [*TINY, "--data-dir", str(data), "--out", str(out), "--order", "first",
+            "--genotype-out", str(Path(out).parent / "exported.yaml"), *extra]
+
+
+def train_args(data, out, *extra):
+    return [*TINY, "--data-dir", str(data), "--out", str(out), "--genotype", V1, "--layers", "2", *extra]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A finished one-epoch search and a finished one-epoch training run on the smoke synthetic set."""
+    base = tmp_path_factory.mktemp("runs")
+    search(search_args(base / "data", base / "search"))
+    train(train_args(base / "data", base / "train"))
+    return base
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_each_run_records_its_kind_and_status(runs):
+    for kind in ("search", "train"):
+        info = json.loads((runs / kind / "run.json").read_text())
+        assert (info["kind"], info["format"], info["status"]) == (kind, FORMAT, "finished") and "finished" in info
+        assert run_kind(runs / kind) == kind
+
+
+@pytest.mark.parametrize("command,args,into,message", [
+    (train, train_args, "search", "holds a search run; python train_final.py does not write into it"),
+    (search, search_args, "train", "holds a train run; python search.py does not write into it"),
+    (train, train_args, "train", "already holds a train run; continue it with --resume"),
+    (search, search_args, "search", "already holds a search run; continue it with --resume"),
+])
+def test_no_command_writes_into_another_run(runs, capsys, command, args, into, message):
+    before = snapshot(runs / into)
+    line = fails(capsys, command, args(runs / "data", runs / into), runs / into)
+    assert message in line
+    assert snapshot(runs / into) == before  # config.yaml, splits.json, checkpoints: untouched
+
+
+def test_evaluate_writes_into_no_run(runs, capsys):
+    before = snapshot(runs / "train")
+    fails(capsys, evaluate, [runs / "train", "--data-dir", runs / "data" / "test", "--out", runs / "train"],
+          "holds a train run")
+    fails(capsys, evaluate, [runs / "search", "--data-dir", runs / "data" / "test"], "holds a search run",
+          "no trained network")
+    assert snapshot(runs / "train") == before
+
+
+def test_resume_of_the_wrong_kind(runs, capsys):
+    fails(capsys, search, ["--resume", runs / "train"], "holds a train run", "train_final.py --resume")
+    fails(capsys, train, ["--resume", runs / "search"], "holds a search run", "search.py --resume")
+
+
+def test_a_folder_of_other_files_is_never_a_run(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    fails(capsys, train, train_args(tmp_path / "data", tmp_path), "is not empty and holds no darts-nexp run")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="is a file"):
+        Run.open(str(tmp_path / "file"), "train")
+
+
+def test_bad_data_leaves_no_run_folder_behind(tmp_path, capsys):
+    fails(capsys, search, [*TINY, "--dataset", "nexperia", "--data-dir", tmp_path / "nothing", "--out",
+                           tmp_path / "run"], tmp_path / "nothing")
+    assert not (tmp_path / "run").exists()
+
+
+def test_format_1_checkpoints_are_upgraded(runs, tmp_path):
+    """A darts-nexp 0.1.0 best.pt (genotype as YAML text, no format tag) still loads and rebuilds its network."""
+    best = load_checkpoint(runs / "train" / "best.pt", ("best",))
+    old = {k: v for k, v in best.items() if k not in ("format", "role", "model", "state_dict")}
+    old.update(model=best["state_dict"], model_args=best["model"]["args"],
+               genotype=yaml.safe_dump(best["model"]["genotype"]))
+    torch.save(old, tmp_path / "best.pt")
+    upgraded = load_checkpoint(tmp_path / "best.pt", ("best",))
+    assert upgraded["role"] == "best" and upgraded["model"]["genotype"] == best["model"]["genotype"]
+    x = torch.randn(2, 1, 16, 16)
+    assert torch.equal(create_final_network(upgraded)(x), create_final_network(best)(x))
+
+
+@pytest.mark.parametrize("state,message", [
+    ({"format": FORMAT + 1, "role": "best"}, "newer darts-nexp"),
+    ({"weights": 1}, "not a darts-nexp checkpoint"),
+    ({"format": FORMAT, "role": "best", "epoch": 0}, "lacks model"),
+])
+def test_foreign_or_future_checkpoints_are_refused(tmp_path, state, message):
+    torch.save(state, tmp_path / "x.pt")
+    with pytest.raises(UserError, match=message):
+        load_checkpoint(tmp_path / "x.pt")
+
+
+def test_a_checkpoint_of_the_wrong_role_is_refused(runs):
+    with pytest.raises(UserError, match="is a search checkpoint; this command needs a best or last"):
+        load_checkpoint(runs / "search" / "checkpoint.pt", ("best", "last"))
+    assert trained_checkpoint(runs / "train") == runs / "train" / "best.pt"
+
+
+@pytest.mark.parametrize("command,args,results", [
+    (search, search_args, {"genotype.yaml", "checkpoint.pt", "normal.gv"}),  # a train run's genotype.yaml is its input
+    (train, train_args, {"metrics.json", "predictions.csv", "roc.png", "best.pt"}),
+])
+def test_a_diverging_run_stops_with_one_message(tmp_path, capsys, command, args, results):
+    line = fails(capsys, command, args(tmp_path / "data", tmp_path / "run", "--lr", "1e6"), "epoch 1",
+                 "--lr, now 1e+06", "no epoch finished")
+    assert "diverged" in line
+    assert not results & {p.name for p in (tmp_path / "run").iterdir()}
+    assert not (tmp_path / "exported.yaml").exists()
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
+    real_epoch = train_cli.train_epoch
+
+    def nan_in_epoch_2(*args, epoch, **kwargs):
+        if epoch == 2:
+            check_finite(math.nan, "train loss", epoch)
+        return real_epoch(*args, epoch=epoch, **kwargs)
+
+    monkeypatch.setattr(train_cli, "train_epoch", nan_in_epoch_2)
+    out = tmp_path / "run"
+    fails(capsys, train, train_args(tmp_path / "data", out, "--epochs", "2"), "epoch 2",
+          f"the last good checkpoint {out / 'last.pt'} is kept")
+    assert load_checkpoint(out / "last.pt", ("last",))["epoch"] == 0 and not (out / "metrics.json").exists()
+
+
+def test_interrupt_names_the_run_to_resume(tmp_path, capsys, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "train_epoch", interrupt)
+    with pytest.raises(SystemExit) as e:
+        train(train_args(tmp_path / "data", tmp_path / "run"))
+    assert e.value.code == 130
+    assert f"continue with python train_final.py --resume {tmp_path / 'run'}" in capsys.readouterr().err
+
+
+def test_evaluate_of_a_folder_without_one_readable_image(runs, tmp_path, capsys):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"b{i}.png").write_bytes(b"not a png")
+    fails(capsys, evaluate, [runs / "train", "--data-dir", folder], str(folder), "could be read")
+    make_layout(tmp_path / "ok", n_good=2, n_defect=2)
+    assert evaluate([str(runs / "train"), "--data-dir", str(tmp_path / "ok"), "--out", str(tmp_path / "scored")])
