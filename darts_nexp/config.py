@@ -58,6 +58,10 @@ def dump_yaml(cfg) -> str:
 def _describe(tp) -> str:
     if typing.get_origin(tp) is typing.Literal:
         return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    if typing.get_origin(tp) is typing.Union:
+        return " or ".join("null" if a is type(None) else _describe(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is list:
+        return f"a list of {_describe(typing.get_args(tp)[0])}"
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 

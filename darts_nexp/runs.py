@@ -80,6 +80,9 @@ def run_kind(path: Path) -> str | None:
     if (path / RUN_JSON).is_file():
         info = _read_json(path / RUN_JSON)
         kind = info.get("kind") if isinstance(info, dict) else None
+        if isinstance(info, dict) and isinstance(info.get("format"), int) and info["format"] > FORMAT:
+            raise UserError(f"{path} was written by a newer darts-nexp (run format {info['format']}, this one "
+                            f"reads up to {FORMAT}); upgrade darts-nexp to use it")
         if kind not in KINDS:
             raise UserError(f"{path / RUN_JSON} names no known kind of run ({kind!r}); restore it or start a new run")
         return kind

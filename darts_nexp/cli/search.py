@@ -28,6 +28,7 @@ from ..runs import CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_check
 from ..runtime import pick_device, seed_epoch, tensorboard_writer
 from ..space import Genotype
 from ..supernet import SearchNetwork
+from .inputs import resolve_input
 from .search_log import log_epoch
 
 
@@ -50,8 +51,8 @@ class SearchConfig:
     """cells in the supernet"""
     nodes: int = 4
     """intermediate nodes per cell"""
-    stem: Literal["cifar", "imagenet"] = "cifar"
-    """cifar (one conv, full resolution) or imagenet (stride-2 convs down to 1/8)"""
+    stem: Literal["auto", "cifar", "imagenet"] = "auto"
+    """cifar (one conv, full resolution), imagenet (stride-2 convs down to 1/8), or auto: imagenet from 128 px up"""
     stem_multiplier: int = 3
     """the cifar stem outputs stem_multiplier * C channels"""
     lr: float = 0.025
@@ -142,11 +143,13 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     """Search, or continue the search in cfg.out when `resume`; returns the final genotype and where it went."""
     start = time.time()
     device = pick_device(cfg.device)
+    print(resolve_input(cfg))
+    cfg.validate()
     splits = search_splits(cfg.data, cfg.seed)  # bad data is refused before any folder is made
     run_dir = Run.open(cfg.out, "search", resume)
     cfg.out = str(run_dir.path)
+    save_splits(run_dir.path, cfg.seed, splits)  # first: a resume on changed data is refused before any write
     run_dir.save_config(cfg)
-    save_splits(run_dir.path, cfg.seed, splits)
     weight_half, arch_half = splits
     torch.manual_seed(cfg.seed)
     model, weight_opt, scheduler, architect = build(cfg, device)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ..config import parse_command, to_dict
 from ..data import Batches, DataConfig, save_splits, train_splits
+from ..data.config import AUTO_SIZE
 from ..errors import UserError, cli_entry
 from ..final import FinalNetwork, create_final_network, multiply_adds, param_count
 from ..final.loss import Criterion, class_weights
@@ -33,7 +34,8 @@ from ..loops import predict
 from ..metrics import auc, check_threshold_options, choose_threshold
 from ..runs import BEST, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
 from ..runtime import pick_device, seed_epoch, tensorboard_writer
-from ..space import Genotype
+from ..space import Genotype, auto_stem
+from .inputs import resolve_input
 
 
 @dataclass
@@ -69,8 +71,8 @@ class TrainConfig:
     """weight of the auxiliary loss; 0: no auxiliary head"""
     drop_path_rate: float = 0.0
     """drop-path probability, ramped up from 0 over the epochs"""
-    stem: Literal["imagenet", "cifar"] = "imagenet"
-    """imagenet (stride-2 convs to 1/8) or cifar (one conv at full resolution)"""
+    stem: Literal["auto", "imagenet", "cifar"] = "auto"
+    """imagenet (stride-2 convs to 1/8), cifar (one conv at full resolution), or auto: imagenet from 128 px up"""
     layers: int = 14
     """cells in the network"""
     init_channels: int = 48
@@ -133,7 +135,7 @@ def summary(cfg: TrainConfig, image_size: list[int]) -> dict:
     model = build_model(cfg, genotype)
     params, macs = param_count(model), multiply_adds(model, tuple(image_size), cfg.data.channels)
     aux = sum(p.numel() for p in model.parameters()) - params
-    print(f"{genotype.name or cfg.genotype}: {cfg.stem} style, {cfg.layers} layers, C={cfg.init_channels}, "
+    print(f"{genotype.name or cfg.genotype}: {cfg.stem} stem, {cfg.layers} layers, C={cfg.init_channels}, "
           f"{cfg.num_classes} classes, {cfg.data.channels} input channel(s)")
     print(f"  parameters:    {params / 1e6:.2f}M ({params:,} without the auxiliary head; the head adds {aux:,})")
     print(f"  multiply-adds: {macs / 1e6:.0f}M at {image_size[0]}x{image_size[1]} (convolutions and linear layers)")
@@ -161,6 +163,7 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         raise UserError(f"training needs --num-classes 2 (good and defect), got {cfg.num_classes}; other counts "
                         f"are for --summary only")
     device = pick_device(cfg.device)
+    print(resolve_input(cfg))
     # Bad input is refused before any folder is made.
     genotype = None if resume else load_genotype(cfg)
     splits = train_splits(cfg.data, cfg.seed)
@@ -172,9 +175,9 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         model = build_model(cfg, genotype or load_genotype(cfg))
     else:  # the architecture comes from the checkpoint, whatever the genotype file holds now
         model = create_final_network(state)
+    save_splits(run_dir.path, cfg.seed, splits)  # first: a resume on changed data is refused before any write
     run_dir.save_config(cfg)
     model.genotype.save(run_dir.file(GENOTYPE))
-    save_splits(run_dir.path, cfg.seed, splits)
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(cfg, optimizer)
@@ -275,8 +278,11 @@ def main(argv=None):
     cfg, ns = parse_command(TrainConfig, argv, __doc__.splitlines()[0], "train", extra=_extra_flags,
                             prog="train_final.py")
     if ns.summary:
-        size = ns.image_size or cfg.data.image_size
+        size = ns.image_size or cfg.data.image_size or [AUTO_SIZE, AUTO_SIZE]
         if len(size) not in (1, 2) or min(size) < 8:
             raise UserError(f"--image-size takes S or H W, each >= 8 (got {size})")
-        return summary(cfg, size * 2 if len(size) == 1 else size)
+        size = size * 2 if len(size) == 1 else size
+        if cfg.stem == "auto":
+            cfg.stem = auto_stem(size)
+        return summary(cfg, size)
     return run(cfg, resume=bool(ns.resume))

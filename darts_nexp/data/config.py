@@ -11,6 +11,17 @@ import tyro
 from ..errors import UserError
 
 
+AUTO_SIZE = 128  # px on the short side: thin scratches vanish below that (docs/data.md)
+
+
+def auto_image_size(native) -> list[int]:
+    """The default input size for images of `native` (H, W): their own size, or shrunk to AUTO_SIZE px on the
+    short side with the aspect kept."""
+    h, w = native
+    scale = min(1.0, AUTO_SIZE / min(h, w))
+    return [max(8, round(h * scale)), max(8, round(w * scale))]
+
+
 @dataclass
 class SyntheticConfig:
     """Knobs of the built-in Nexperia-like generator (see synthetic.py)."""
@@ -71,8 +82,8 @@ class DataConfig:
     """dataset root; synthetic: generated there (default data/synthetic)"""
     cache_dir: Optional[str] = None
     """decoded-image cache (default <data_dir>/.cache, or ~/.cache/darts-nexp if that is not writable)"""
-    image_size: list[int] = field(default_factory=lambda: [64, 64])
-    """H W the models see"""
+    image_size: Optional[list[int]] = None
+    """H W the models see (default: the images' own size, shrunk to 128 px on the short side if larger)"""
     resize: Literal["resize", "crop"] = "resize"
     """resize (the whole image) or crop (a center crop of image_size first)"""
     crop_border: int = 0
@@ -93,7 +104,7 @@ class DataConfig:
     def validate(self) -> None:
         if self.dataset == "nexperia" and self.data_dir is None:
             raise UserError("--dataset nexperia needs --data-dir DIR (the folder holding train/ and test/)")
-        if len(self.image_size) != 2 or min(self.image_size) < 8:
+        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 8):
             raise UserError(f"image_size must be two numbers H W, each >= 8 (got {self.image_size})")
         if self.crop_border < 0:
             raise UserError(f"crop_border must be >= 0 (got {self.crop_border})")

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from PIL import Image
 
 from ..errors import UserError
-from .cache import Decoded, load_cached, region
-from .config import DataConfig
+from .cache import UNREADABLE, Decoded, load_cached, region
+from .config import DataConfig, auto_image_size
 from .layout import (IMAGE_EXTS, LAYOUTS, Layout, check_ids, find_layout, list_class, list_images, match_layout,
                      read_boxes, read_labels)
 
@@ -114,8 +115,28 @@ def data_root(cfg: DataConfig) -> Path:
     return root
 
 
+def native_size(cfg: DataConfig) -> tuple[int, int]:
+    """The most common (H, W) among the first training images of the data set, read from the file headers."""
+    if cfg.dataset == "synthetic":
+        return tuple(cfg.synthetic.size)
+    layout = find_layout(data_root(cfg))
+    sizes = Counter()
+    for path in list_class(layout.good)[:20] + list_class(layout.defect)[:20]:
+        try:
+            with Image.open(path) as im:
+                sizes[(im.height, im.width)] += 1
+        except UNREADABLE:
+            continue
+    if not sizes:
+        raise UserError(f"none of the first training images under {layout.root} can be read to size the input; "
+                        f"replace them, or pass --data.image-size H W")
+    return sizes.most_common(1)[0][0]
+
+
 def load_dataset(cfg: DataConfig) -> Dataset:
     cfg.validate()
+    if cfg.image_size is None:
+        cfg = dataclasses.replace(cfg, image_size=auto_image_size(native_size(cfg)))
     root = data_root(cfg)
     layout = find_layout(root)
     good, defect = list_class(layout.good), list_class(layout.defect)

@@ -18,6 +18,19 @@ import torch.nn as nn
 from .ops import FactorizedReduce, ReLUConvBN
 
 STEMS = ("cifar", "imagenet")
+STEM_STRIDE = {"cifar": 1, "imagenet": 8}
+MIN_CELL_INPUT = 16  # below this the first cell's maps are too coarse for thin scratches (docs/data.md)
+
+
+def first_cell_size(stem: str, image_size) -> tuple[int, int]:
+    """(H, W) of the maps the first cell sees, for images of `image_size` (H, W)."""
+    return tuple(-(-int(v) // STEM_STRIDE[stem]) for v in image_size)
+
+
+def auto_stem(image_size) -> str:
+    """The stem for an input size: the ImageNet stem from 128 px up, where it leaves the first cell 16 px or more;
+    the CIFAR stem (full resolution) below."""
+    return "imagenet" if min(image_size) >= 8 * MIN_CELL_INPUT else "cifar"
 
 
 @dataclass(frozen=True)
