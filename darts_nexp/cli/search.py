@@ -188,7 +188,7 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
             val_loss, scores, labels = predict(model, val_batches, epoch + 1)
             stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=auc(labels, scores))
             genotype = model.genotype()
-            stats["normal_skips"] = sum(op == "skip_connect" for op, _ in genotype.normal)  # the collapse report
+            stats["normal_skips"] = genotype.normal_skips  # the collapse report
             history.append({**{k: float(v) for k, v in stats.items()}, "epoch": epoch + 1,
                             "normal_skips": stats["normal_skips"], "genotype": genotype.to_dict()})
             log_epoch(writer, model, stats, genotype, architect)

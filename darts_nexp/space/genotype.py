@@ -34,6 +34,11 @@ class Genotype:
     def nodes(self) -> int:
         return len(self.normal) // 2
 
+    @property
+    def normal_skips(self) -> int:
+        """skip_connect edges in the normal cell: the count DARTS collapses towards."""
+        return sum(op == "skip_connect" for op, _ in self.normal)
+
     def validate(self, where: str = "genotype") -> None:
         """Raise UserError naming the first problem: unknown op, bad input index, wrong edge count or concat."""
         for cell in ("normal", "reduce"):
