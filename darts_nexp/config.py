@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
 from pathlib import Path
 
@@ -109,6 +110,20 @@ def validate(cfg) -> None:
     check = getattr(cfg, "validate", None)
     if check:
         check()
+
+
+def check_optimiser(cfg, positive: tuple[str, ...], at_least_zero: tuple[str, ...]) -> None:
+    """The numeric ranges every optimiser setting shares: finite, `positive` ones > 0, `at_least_zero` ones >= 0,
+    and a momentum (when the config has one) in [0, 1)."""
+    for name in positive + at_least_zero:
+        value = getattr(cfg, name)
+        low_ok = value > 0 if name in positive else value >= 0
+        if not (low_ok and math.isfinite(value)):
+            bound = "> 0" if name in positive else ">= 0"
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number {bound} (got {value})")
+    momentum = getattr(cfg, "momentum", 0.0)
+    if not 0 <= momentum < 1:
+        raise UserError(f"--momentum must be in [0, 1) (got {momentum})")
 
 
 def _deep_update(base: dict, new: dict) -> dict:

@@ -158,6 +158,8 @@ def test_search_cli_runs_the_options_and_reports_collapse(tmp_path, monkeypatch)
     (["--epochs", "2", "--warmup-epochs", "2"], ["--warmup-epochs 2"]),
     (["--max-skips", "9"], ["--max-skips"]),
     (["--beta-decay", "-1"], ["--beta-decay"]),
+    (["--arch-lr", "0"], ["--arch-lr must be a finite number > 0"]),
+    (["--lr-min", "-1"], ["--lr-min"]),
 ])
 def test_bad_robust_options(tmp_path, capsys, argv, names):
     fails(capsys, search_cli.main, ["--out", tmp_path / "run", *argv], *names)

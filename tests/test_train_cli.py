@@ -142,7 +142,10 @@ def write(path: Path, text: str) -> str:
      "missing"),
     (lambda t: ["--genotype", V2, "--num-classes", "10", "--out", str(t / "r")], "num-classes 2"),
     (lambda t: ["--resume", str(t)], "no train run there"),
-    (lambda t: ["--genotype", V2, "--lr", "-1"], "lr must be a positive number"),
+    (lambda t: ["--genotype", V2, "--lr", "-1"], "--lr must be a finite number > 0"),
+    (lambda t: ["--genotype", V2, "--lr", "nan"], "--lr must be a finite number > 0"),
+    (lambda t: ["--genotype", V2, "--momentum", "1.5"], "--momentum must be in"),
+    (lambda t: ["--genotype", V2, "--weight-decay", "-0.1"], "--weight-decay must be a finite number >= 0"),
     (lambda t: ["--genotype", V2, "--config", write(t / "c.yaml", "train: {schedule: step}\n")],
      "schedule: expected one of exp, cosine"),
 ])

@@ -59,6 +59,8 @@ class EvaluateConfig:
         check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
         if self.batch_size < 1:
             raise UserError(f"--batch-size must be >= 1 (got {self.batch_size})")
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise UserError(f"--threshold is a defect-score threshold in [0, 1] (got {self.threshold})")
 
 
 def threshold_for(cfg: EvaluateConfig, ckpt: dict) -> dict:

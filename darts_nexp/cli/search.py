@@ -18,7 +18,7 @@ import yaml
 from tqdm import tqdm
 
 from ..bilevel import Architect, search_epoch
-from ..config import parse_command
+from ..config import check_optimiser, parse_command
 from ..data import Batches, DataConfig, save_splits, search_splits
 from ..errors import Diverged, UserError, cli_entry
 from ..loops import predict
@@ -108,9 +108,8 @@ class SearchConfig:
             raise UserError(f"--beta-decay and --aux-skip must be >= 0 (got {self.beta_decay}, {self.aux_skip})")
         if self.max_skips is not None and not 0 <= self.max_skips <= 2 * self.nodes:
             raise UserError(f"--max-skips must be in 0..{2 * self.nodes} (got {self.max_skips})")
-        for name in ("lr", "lr_min", "arch_lr", "grad_clip"):
-            if not 0 < getattr(self, name) < float("inf"):
-                raise UserError(f"{name} must be a positive number (got {getattr(self, name)})")
+        check_optimiser(self, positive=("lr", "arch_lr", "grad_clip"), at_least_zero=("lr_min", "weight_decay",
+                                                                                     "arch_weight_decay"))
 
     def genotype_path(self) -> Path:
         if self.genotype_out:

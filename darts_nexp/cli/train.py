@@ -22,7 +22,7 @@ from typing import Literal, Optional
 import torch
 from tqdm import tqdm
 
-from ..config import parse_command, to_dict
+from ..config import check_optimiser, parse_command, to_dict
 from ..data import Batches, DataConfig, save_splits, train_splits
 from ..data.config import AUTO_SIZE
 from ..errors import UserError, cli_entry
@@ -108,9 +108,8 @@ class TrainConfig:
             raise UserError(f"init_channels must be even and >= 2 (got {self.init_channels})")
         if not 0 <= self.drop_path_rate < 1:
             raise UserError(f"drop_path_rate must be in [0, 1) (got {self.drop_path_rate})")
-        for name in ("lr", "grad_clip", "lr_gamma"):
-            if not 0 < getattr(self, name) < float("inf"):
-                raise UserError(f"{name} must be a positive number (got {getattr(self, name)})")
+        check_optimiser(self, positive=("lr", "grad_clip", "lr_gamma"), at_least_zero=("lr_min", "weight_decay",
+                                                                                      "focal_gamma"))
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
         check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
