@@ -147,7 +147,7 @@ def read_yaml(path: Path | str, section: str | None = None) -> dict:
                         f"--config") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of config keys, not {type(raw).__name__}")
-    shared = {k: v for k, v in raw.items() if k not in COMMAND_SECTIONS}
+    shared = {k: v for k, v in raw.items() if k not in COMMAND_SECTIONS and k != section}
     mine = raw.get(section) or {}
     if not isinstance(mine, dict):
         raise UserError(f"{path}: section '{section}' must be a mapping of config keys")

@@ -1,0 +1,156 @@
+"""benchmarks/search_quality.py end to end on tiny settings: the rows, the summary, a rerun that trains nothing, a
+killed run resumed, and bad input refused before any run starts."""
+import csv
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+import darts_nexp.cli.search as search_cli
+import darts_nexp.cli.train as train_cli
+from darts_nexp.errors import UserError
+from darts_nexp.space import Genotype
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_benchmark():
+    # benchmarks/ is a folder of scripts, not a package; registered in sys.modules so that dataclasses and tyro
+    # can resolve the module's annotations.
+    spec = importlib.util.spec_from_file_location("search_quality", ROOT / "benchmarks" / "search_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["search_quality"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+sq = _load_benchmark()
+
+TINY = """\
+protocol:
+  search_seeds: [0]
+  n_random: 2
+  like: false
+  train_seeds: [0]
+  out: sq
+  data:
+    image_size: [16, 16]
+    synthetic: {n_train: 160, n_test: 60, size: [64, 64]}
+  search: {epochs: 1, order: first, batch_size: 32, init_channels: 4, layers: 3, device: cpu, progress: false}
+  train: {epochs: 1, batch_size: 32, init_channels: 4, layers: 2, device: cpu, progress: false}
+"""
+
+
+def tiny_config(tmp_path: Path, *flags: str):
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    return ["--config", str(tmp_path / "tiny.yaml"), *flags]
+
+
+def refuse(*args, **kwargs):
+    raise AssertionError("the rerun started a run although every run had finished")
+
+
+def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, capsys):
+    rows = sq.main(tiny_config(tmp_path))
+    out = tmp_path / "sq"
+    kinds = ["searched", "random", "random", "published", "published"]
+    assert [r["kind"] for r in rows] == kinds
+    assert [r["cell"] for r in rows] == ["searched-0", "random-000", "random-001", "darts_v1", "darts_v2"]
+    with open(out / "rows.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["kind"] for r in table] == kinds
+    assert table[0]["search_seed"] == "0" and all(r["search_seed"] == "" for r in table[1:])
+    assert json.loads((out / "rows.json").read_text()) == rows
+    for row in rows:
+        assert math.isfinite(row["test_auc"]) and 0 <= row["test_auc"] <= 1, row
+        assert row["params"] > 0 and row["train_seed"] == 0 and Path(row["genotype"]).is_file()
+        assert row["normal_skips"] == sum(op == "skip_connect" for op, _ in Genotype.load(row["genotype"]).normal)
+        assert (Path(row["run_dir"]) / "run.json").is_file()
+    assert math.isfinite(rows[0]["search_val_auc"]) and rows[1]["search_val_auc"] is None
+    summary = (out / "summary.md").read_text()
+    for group in ("| searched | 1 |", "| random | 2 |", "| published | 2 |", "- darts_v2", "**Verdict:**"):
+        assert group in summary, group
+    assert summary in capsys.readouterr().out
+
+    # Everything finished: a rerun starts no search and no training, and gives the same rows.
+    real_train = train_cli.run
+    monkeypatch.setattr(search_cli, "run", refuse)
+    monkeypatch.setattr(train_cli, "run", refuse)
+    assert sq.main(tiny_config(tmp_path)) == rows
+    assert json.loads((out / "rows.json").read_text()) == rows
+    assert "finished earlier" in capsys.readouterr().out
+
+    # A run killed before its end is resumed, and only that one.
+    run_json = out / "train-random-001-seed0" / "run.json"
+    run_json.write_text(json.dumps({**json.loads(run_json.read_text()), "status": "running"}))
+    calls = []
+
+    def record(cfg, resume=False):
+        calls.append((Path(cfg.out).name, resume))
+        return real_train(cfg, resume)
+
+    monkeypatch.setattr(train_cli, "run", record)
+    again = sq.main(tiny_config(tmp_path))
+    assert calls == [("train-random-001-seed0", True)]
+    assert [r["cell"] for r in again] == [r["cell"] for r in rows]
+    assert json.loads(run_json.read_text())["status"] == "finished"
+
+    # Changed training settings would mix two recipes in one table: refused, naming the setting.
+    with pytest.raises(UserError, match="train.epochs"):
+        sq.run(sq.parse(tiny_config(tmp_path, "--train.epochs", "2")))
+
+
+def test_a_published_file_that_does_not_load_is_refused_before_any_run(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("normal: [[sep_conv_3x3, 0]]\nreduce: []\n")
+    with pytest.raises(UserError) as expected:
+        Genotype.load(bad)
+    cfg = sq.parse(tiny_config(tmp_path, "--published", str(bad)))
+    with pytest.raises(UserError) as got:
+        sq.run(cfg)
+    assert str(got.value) == str(expected.value)
+    assert not (tmp_path / "sq").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--n-random", "-1"], "--n-random -1"),
+    (["--search-seeds", "--n-random", "0"], "nothing to compare"),
+    (["--train-seeds", "0", "0"], "repeats a seed"),
+])
+def test_bad_counts_are_a_clean_error(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as e:
+        sq.main(tiny_config(tmp_path, *flags))
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "sq").exists()
+
+
+def test_settings_the_protocol_sets_itself_are_refused_in_the_file(tmp_path):
+    (tmp_path / "p.yaml").write_text("protocol:\n  search: {seed: 3, data: {val_fraction: 0.2}}\n")
+    with pytest.raises(UserError, match=r"protocol.search sets seed, data.val_fraction"):
+        sq.parse(["--config", str(tmp_path / "p.yaml")])
+
+
+def test_the_sampler_counts_the_network_the_train_settings_build(tmp_path):
+    cfg = sq.parse(["--train.init-channels", "10", "--train.layers", "6", "--data.image-size", "128", "128"])
+    sample = sq.sample_config(cfg)
+    assert (sample.init_channels, sample.layers, sample.stem) == (10, 6, "imagenet")  # auto stem at 128 px
+    assert sample.like == str(ROOT / "genotypes" / "darts_v2.yaml")
+    assert sq.sample_config(sq.parse(["--data.image-size", "64", "64"])).stem == "cifar"
+    with pytest.raises(UserError, match="--data.image-size"):
+        sq.parse(["--like", "true"])  # stem auto, and no input size to pick it from
+
+
+def test_both_scales_load(tmp_path):
+    cpu = sq.parse(["--config", str(ROOT / "benchmarks" / "search_quality_cpu.yaml")])
+    assert (cpu.data.image_size, cpu.search.data.image_size) == ([64, 64], [32, 32])
+    assert sq.shared_data(cpu.train, cpu.data).data.image_size == [64, 64]
+    assert sq.shared_data(cpu.search, cpu.data).data.image_size == [32, 32]
+    gpu = sq.parse(["--config", str(ROOT / "benchmarks" / "search_quality_gpu.yaml"), "--dataset", "nexperia",
+                    "--data-dir", str(tmp_path)])
+    assert (gpu.search.epochs, gpu.search.order, gpu.search.init_channels, gpu.search.layers) == (50, "first", 16, 8)
+    assert (gpu.train.epochs, gpu.train.init_channels, gpu.train.layers, gpu.train.batch_size) == (30, 48, 14, 64)
+    assert sq.shared_data(gpu.search, gpu.data).data.data_dir == str(tmp_path)
+    assert sq.sample_config(gpu).stem == "imagenet"
