@@ -23,7 +23,7 @@ import typeguard
 import yaml
 from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
 
-from .errors import UserError
+from .errors import UserError, read_user_text
 
 COMMAND_SECTIONS = ("search", "train", "evaluate")
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -136,12 +136,9 @@ def _deep_update(base: dict, new: dict) -> dict:
 def read_yaml(path: Path | str, section: str | None = None) -> dict:
     """Read a config file: its shared top-level keys, then its `section` for this command on top."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {path} not found; pass an existing YAML file to --config")
+    text = read_user_text(path, "config file", "pass a YAML config file to --config (configs/ has examples)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text; pass a YAML config file") from None
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the file or pass another "
                         f"--config") from None

@@ -1,8 +1,10 @@
 """User-facing errors: one clear line naming the file and the fix, never a traceback."""
 from __future__ import annotations
 
+import codecs
 import functools
 import sys
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -19,6 +21,28 @@ class Diverged(UserError):
 
 class Interrupted(Exception):
     """Ctrl-C during a run; the message names the run directory to resume."""
+
+
+def read_user_text(path: Path | str, what: str, hint: str) -> str:
+    """The UTF-8 text of a file the user named (a config, a genotype, a CSV), or one UserError that says why it
+    cannot be read: a folder, missing, unreadable, or not UTF-8 (with the line of the first bad byte)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a {what}; {hint}")
+    if not path.exists():
+        raise UserError(f"{what} {path} not found; {hint}")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path} ({e.strerror or e}); make it readable or {hint}") from None
+    if data.startswith(codecs.BOM_UTF8):  # spreadsheets and some editors start UTF-8 files with a byte-order mark
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UserError(f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); save the {what} as "
+                        f"UTF-8, or {hint}") from None
 
 
 def cli_entry(fn):

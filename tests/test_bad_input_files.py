@@ -222,7 +222,7 @@ def test_unreadable_labels_csv(tmp_path, capsys, monkeypatch):
     ("normal: \x00\n", ["not valid YAML", "'\\x00' is not allowed", "line 1"]),
     ("!!python/object:os.system {}\n", ["not valid YAML", "python/object"]),
     (f"name: caf\xe9\n{GOOD_GENOTYPE}".encode("latin-1"),
-     ["is not UTF-8 text (byte 0xe9 on line 1)", "save it as UTF-8"]),
+     ["is not UTF-8 text (byte 0xe9 on line 1)", "save the genotype file as UTF-8"]),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["is not UTF-8 text (byte 0x89 on line 1)"]),
     (GOOD_GENOTYPE.encode("utf-16"), ["is not UTF-8 text"]),
 ])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..errors import UserError
+from ..errors import UserError, read_user_text
 
 log = logging.getLogger("darts_nexp.data")
 
@@ -109,23 +109,8 @@ class Table(dict):
 
 def _text(path: Path, header: list[str]) -> str:
     """The file's text, or a UserError saying why it is not a readable UTF-8 CSV file."""
-    hint = f"pass a CSV file with the header {','.join(header)}, saved as UTF-8"
-    if path.is_dir():
-        raise UserError(f"{path} is a folder, not a CSV file; {hint}")
-    if not path.exists():
-        raise UserError(f"{path} not found; pass an existing CSV file with the header {','.join(header)}")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise UserError(f"cannot read {path} ({e.strerror or e}); make it readable or {hint}")
-    if data.startswith(codecs.BOM_UTF8):  # spreadsheets write "CSV UTF-8" with a byte-order mark
-        data = data[len(codecs.BOM_UTF8):]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise UserError(f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); {hint} "
-                        f"(a spreadsheet's \"CSV UTF-8\")")
+    hint = f"pass a CSV file with the header {','.join(header)}, saved as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
+    text = read_user_text(path, "CSV file", hint)
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise UserError(f"{path} is not a text file (a NUL byte on line {line}); {hint}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import UserError
+from ..errors import UserError, read_user_text
 from ..runs import write_atomic
 from .ops import PRIMITIVES
 from .skeleton import edge_inputs
@@ -136,20 +136,7 @@ class Genotype:
     def load(cls, path: Path | str) -> Genotype:
         path = Path(path)
         hint = "pass a genotype YAML file from genotypes/ or one written by search.py (see docs/genotypes.md)"
-        if path.is_dir():
-            raise UserError(f"{path} is a folder, not a genotype file; {hint}")
-        if not path.exists():
-            raise UserError(f"genotype file {path} not found; pass a file from genotypes/ or one written by search.py")
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise UserError(f"cannot read genotype file {path} ({e.strerror or e}); make it readable or {hint}")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            line = data[: e.start].count(b"\n") + 1
-            raise UserError(f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); "
-                            f"a genotype file is YAML text: save it as UTF-8, or {hint}")
+        text = read_user_text(path, "genotype file", hint)
         try:
             d = yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as e:
