@@ -180,18 +180,23 @@ def test_labels_csv_that_is_a_folder(tmp_path, capsys):
           "is a folder, not a CSV file")
 
 
+def deny_reading(monkeypatch, path: Path) -> None:
+    """Make `path` unreadable the way a permission error would; chmod does not stop root, who runs CI."""
+    real = Path.read_bytes
+
+    def denied(self):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+
+
 def test_unreadable_labels_csv(tmp_path, capsys, monkeypatch):
     make_layout(tmp_path)
     csv = tmp_path / "labels.csv"
     csv.write_text("id,label\nt0,1\n")
-    real = Path.read_bytes
-
-    def denied(self):
-        if self == csv:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", denied)  # chmod does not stop root
+    deny_reading(monkeypatch, csv)
     fails(capsys, data_main, summary(tmp_path, "--labels-csv", csv), csv, "cannot read", "Permission denied")
 
 
@@ -240,14 +245,7 @@ def test_genotype_path_that_is_a_folder(tmp_path, capsys):
 def test_unreadable_genotype_file(tmp_path, capsys, monkeypatch):
     path = tmp_path / "g.yaml"
     path.write_text(GOOD_GENOTYPE)
-    real = Path.read_bytes
-
-    def denied(self):
-        if self == path:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(Path, "read_bytes", denied)  # chmod does not stop root
+    deny_reading(monkeypatch, path)
     fails(capsys, render.main, [path, "--out", tmp_path / "out"], path, "cannot read", "Permission denied")
 
 
