@@ -23,16 +23,21 @@ def defect_scores(logits: torch.Tensor) -> np.ndarray:
     return logits.detach().double().softmax(dim=1)[:, 1].cpu().numpy()
 
 
-def check_finite(value: float, what: str, epoch: int) -> None:
-    if not math.isfinite(value):
-        raise Diverged(f"the {what} became {value} in epoch {epoch}: the run diverged")
+# A cross-entropy this large means logits a thousand apart on the wrong side: no training comes back from there.
+LOSS_LIMIT = 1e3
+
+
+def check_loss(value: float, what: str, epoch: int) -> None:
+    """Raise Diverged when a loss is not a number, infinite, or beyond LOSS_LIMIT."""
+    if not math.isfinite(value) or value > LOSS_LIMIT:
+        raise Diverged(f"the {what} became {value:.4g} in epoch {epoch}: the run diverged")
 
 
 def fit_epoch(batches, step, epoch: int, desc: str, progress: bool = True) -> dict:
     """Call `step(batch) -> (losses, logits)` on every batch; `losses` maps names (say "train_loss") to floats.
 
     Returns the mean of every loss and the AUC of the logits' defect scores ("train_auc"). Raises Diverged, naming
-    the loss and the epoch (counted from 1), as soon as a loss is not finite.
+    the loss and the epoch (counted from 1), as soon as a loss is not finite or absurdly large.
     """
     sums: dict[str, float] = {}
     scores, labels = [], []
@@ -40,7 +45,7 @@ def fit_epoch(batches, step, epoch: int, desc: str, progress: bool = True) -> di
     for batch in bar:
         losses, logits = step(batch)
         for name, value in losses.items():
-            check_finite(value, name.replace("_", " "), epoch)
+            check_loss(value, name.replace("_", " "), epoch)
             sums[name] = sums.get(name, 0.0) + value
         scores.append(defect_scores(logits))
         labels.append(batch[1].cpu().numpy())
@@ -76,4 +81,7 @@ def predict(model: torch.nn.Module, batches, epoch: int | None = None) -> tuple[
         raise Diverged(f"the network gives non-finite scores{when} for {int((~np.isfinite(scores)).sum())} of "
                        f"{len(scores)} images: its weights diverged")
     n_known = int((labels >= 0).sum())
-    return (sum(losses) / n_known if n_known else math.nan), scores, labels
+    loss = sum(losses) / n_known if n_known else math.nan
+    if n_known and epoch is not None:
+        check_loss(loss, "validation loss", epoch)
+    return loss, scores, labels

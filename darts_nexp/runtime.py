@@ -29,6 +29,29 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which containers and taskset narrow), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity mask
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None) -> int:
+    """torch's CPU threads: `threads`, or one per usable CPU; more threads than CPUs only queue behind each other."""
+    n = threads or usable_cpus()
+    torch.set_num_threads(n)
+    return n
+
+
+def start_runtime(device: str, threads: int | None) -> torch.device:
+    """The device of a command, with torch's CPU threads set (see set_threads)."""
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be 1 or more (got {threads}); leave it out for one per usable CPU")
+    set_threads(threads)
+    return pick_device(device)
+
+
 def seed_epoch(seed: int, epoch: int) -> int:
     """Seed Python, NumPy and torch for one epoch; returns the derived seed (also handy for a data generator)."""
     derived = (seed * 1_000_003 + epoch) % (2**31 - 1)

@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import darts_nexp.runtime
+
 ROOT = Path(__file__).resolve().parents[1]
 IGNORED = {".venv", ".pytest_cache", "__pycache__", ".git"}
 
@@ -17,10 +19,15 @@ def _checkout_files() -> set[str]:
             if not IGNORED & set(p.relative_to(ROOT).parts) and not p.name.endswith(".egg-info")}
 
 
+REAL_USABLE_CPUS = darts_nexp.runtime.usable_cpus
+
+
 @pytest.fixture(autouse=True)
 def _outside_the_checkout(tmp_path, monkeypatch):
-    """Default outputs (runs/, genotypes/<dataset>.yaml, data/synthetic) land in a temporary folder."""
+    """Default outputs (runs/, genotypes/<dataset>.yaml, data/synthetic) land in a temporary folder, and the
+    commands run in-process keep the one thread set above."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(darts_nexp.runtime, "usable_cpus", lambda: 1)
 
 
 @pytest.fixture(autouse=True, scope="session")

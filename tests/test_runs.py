@@ -14,7 +14,7 @@ from darts_nexp.cli.train import main as train
 from darts_nexp.errors import UserError
 from darts_nexp.evaluate import main as evaluate
 from darts_nexp.final import create_final_network
-from darts_nexp.loops import check_finite
+from darts_nexp.loops import check_loss
 from darts_nexp.runs import FORMAT, Run, load_checkpoint, run_kind, trained_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch
 
     def nan_in_epoch_2(*args, epoch, **kwargs):
         if epoch == 2:
-            check_finite(math.nan, "train loss", epoch)
+            check_loss(math.nan, "train loss", epoch)
         return real_epoch(*args, epoch=epoch, **kwargs)
 
     monkeypatch.setattr(train_cli, "train_epoch", nan_in_epoch_2)

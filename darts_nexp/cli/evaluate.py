@@ -28,7 +28,7 @@ from ..final.report import write_report, write_submission
 from ..loops import predict
 from ..metrics import check_threshold_options, choose_threshold
 from ..runs import SUBMISSION, Run, load_checkpoint, trained_checkpoint
-from ..runtime import pick_device
+from ..runtime import start_runtime
 
 
 @dataclass
@@ -44,6 +44,8 @@ class EvaluateConfig:
     """output folder (default: a new eval-<folder>-<time> inside the run directory)"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto (CUDA when present), cpu or cuda"""
+    threads: Optional[int] = None
+    """CPU threads of torch (default: one per CPU this process may use)"""
     batch_size: int = 64
     """images per batch"""
     threshold: Optional[float] = None
@@ -84,7 +86,7 @@ def run(cfg: EvaluateConfig) -> dict:
         raise UserError("no images given; pass --data-dir FOLDER (a folder of .jpg/.png/.bmp images)")
     ckpt_path = trained_checkpoint(cfg.checkpoint)
     ckpt = load_checkpoint(ckpt_path, ("best", "last"))
-    device = pick_device(cfg.device)
+    device = start_runtime(cfg.device, cfg.threads)
     model = create_final_network(ckpt).to(device)
     # The preprocessing the network was trained with (size, crop, channels); only the folder is new.
     data_cfg = dataclasses.replace(from_dict(DataConfig, ckpt["data"], where=f"{ckpt_path} data"),

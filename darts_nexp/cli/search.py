@@ -25,7 +25,7 @@ from ..loops import predict
 from ..metrics import auc
 from ..render import INSTALL_HINT, render_genotype
 from ..runs import CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint, write_atomic
-from ..runtime import pick_device, seed_epoch, tensorboard_writer
+from ..runtime import seed_epoch, start_runtime, tensorboard_writer
 from ..space import Genotype
 from ..supernet import SearchNetwork
 from .inputs import resolve_input
@@ -39,6 +39,8 @@ class SearchConfig:
     """seeds the split, the data order and the supernet"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto (CUDA when present), cpu or cuda"""
+    threads: Optional[int] = None
+    """CPU threads of torch (default: one per CPU this process may use)"""
     epochs: int = 50
     """search epochs"""
     order: Literal["first", "second"] = "second"
@@ -141,7 +143,7 @@ def build(cfg: SearchConfig, device: torch.device):
 def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     """Search, or continue the search in cfg.out when `resume`; returns the final genotype and where it went."""
     start = time.time()
-    device = pick_device(cfg.device)
+    device = start_runtime(cfg.device, cfg.threads)
     print(resolve_input(cfg))
     cfg.validate()
     splits = search_splits(cfg.data, cfg.seed)  # bad data is refused before any folder is made

@@ -33,7 +33,7 @@ from ..final.trainer import Amp, train_epoch
 from ..loops import predict
 from ..metrics import auc, check_threshold_options, choose_threshold
 from ..runs import BEST, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
-from ..runtime import pick_device, seed_epoch, tensorboard_writer
+from ..runtime import seed_epoch, start_runtime, tensorboard_writer
 from ..space import Genotype, auto_stem
 from .inputs import resolve_input
 
@@ -47,6 +47,8 @@ class TrainConfig:
     """seeds the split, the weights and the data order"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto (CUDA when present), cpu or cuda"""
+    threads: Optional[int] = None
+    """CPU threads of torch (default: one per CPU this process may use)"""
     epochs: int = 50
     """training epochs"""
     batch_size: int = 32
@@ -161,7 +163,7 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     if cfg.num_classes != 2:
         raise UserError(f"training needs --num-classes 2 (good and defect), got {cfg.num_classes}; other counts "
                         f"are for --summary only")
-    device = pick_device(cfg.device)
+    device = start_runtime(cfg.device, cfg.threads)
     print(resolve_input(cfg))
     # Bad input is refused before any folder is made.
     genotype = None if resume else load_genotype(cfg)

@@ -1,0 +1,37 @@
+"""Threads follow the CPUs the process may use, OpenMP does not spin by default, and --threads overrides."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REAL_USABLE_CPUS
+
+from darts_nexp.errors import UserError
+from darts_nexp.runtime import set_threads, start_runtime
+
+
+def test_threads_follow_the_affinity_mask(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        assert REAL_USABLE_CPUS() == len(os.sched_getaffinity(0))
+        monkeypatch.setattr("darts_nexp.runtime.usable_cpus", lambda: 3)
+        assert set_threads(None) == 3 and torch.get_num_threads() == 3
+        assert set_threads(2) == 2 and torch.get_num_threads() == 2  # --threads wins
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_bad_thread_count():
+    with pytest.raises(UserError, match="--threads must be 1 or more"):
+        start_runtime("cpu", 0)
+
+
+@pytest.mark.parametrize("given,expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_sleeps_instead_of_spinning_unless_told(given, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    out = subprocess.run([sys.executable, "-c", "import darts_nexp, os; print(os.environ['OMP_WAIT_POLICY'])"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == expected
