@@ -37,7 +37,7 @@ from darts_nexp.cli.train import TrainConfig
 from darts_nexp.data import DataConfig
 from darts_nexp.errors import UserError, cli_entry
 from darts_nexp.final import param_count
-from darts_nexp.runs import CONFIG, GENOTYPE, HISTORY, METRICS, RUN_JSON, run_kind, saved_config, write_atomic
+from darts_nexp.runs import CONFIG, GENOTYPE, HISTORY, METRICS, run_info, run_kind, saved_config, write_atomic
 from darts_nexp.space import Genotype, auto_stem
 from darts_nexp.space import sample as sampler
 
@@ -170,7 +170,7 @@ def _same_cell(a: Genotype, b: Genotype) -> bool:
 
 
 # Settings that do not change what a run computes, or that the protocol sets per run and checks otherwise.
-IGNORED = {"out", "genotype", "genotype_out", "progress", "device", "data.cache_dir"}
+IGNORED = {"out", "genotype", "genotype_out", "progress", "device", "threads", "data.cache_dir"}
 
 
 def _changes(saved: dict, wanted: dict, prefix: str = "") -> list[str]:
@@ -202,13 +202,12 @@ def _run_state(path: Path, kind: str, wanted) -> str:
             changed = "; ".join(f"{kind}.{c}" for c in changed)
             raise UserError(f"{path} was run with other settings: {changed}. The protocol compares runs made the "
                             f"same way: restore those settings, or pass a new --out")
-    info = json.loads((path / RUN_JSON).read_text(encoding="utf-8")) if (path / RUN_JSON).is_file() else {}
-    return "finished" if info.get("status") == "finished" else "unfinished"
+    return "finished" if run_info(path).get("status") == "finished" else "unfinished"
 
 
 def _seconds(path: Path) -> Optional[float]:
     """Wall time from the run's creation to its finish, as run.json records them (a resumed run's pause counts)."""
-    info = json.loads((path / RUN_JSON).read_text(encoding="utf-8"))
+    info = run_info(path)
     if "created" not in info or "finished" not in info:
         return None
     delta = datetime.datetime.fromisoformat(info["finished"]) - datetime.datetime.fromisoformat(info["created"])

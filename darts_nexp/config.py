@@ -190,7 +190,28 @@ def parse_command(cls, argv, description: str, section: str, resumable: bool = T
         values, where = read_yaml(ns.config, section), str(ns.config)
     else:
         values, where = {}, "config"
-    cfg = parse_args(cls, rest, description, base=from_dict(cls, values, where), prog=prog)
+    base = from_dict(cls, values, where)
+    cfg = parse_args(cls, rest, description, base=base, prog=prog)
     if resume:
         cfg.out = resume  # the run continues where it is now, even if its folder was moved or copied
+        _check_resumable(cfg, base, getattr(cls, "RESUME_MAY_CHANGE", ()))
     return cfg, ns
+
+
+def _leaves(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _check_resumable(cfg, saved, may_change: tuple[str, ...]) -> None:
+    """A resumed run continues the saved one: only the settings in `may_change` (and `out`) may differ, since the
+    others shape the network, its optimisers or its schedules, which the checkpoint fixes."""
+    now, before = _leaves(to_dict(cfg)), _leaves(to_dict(saved))
+    changed = [k for k in now if now[k] != before.get(k) and k != "out" and k not in may_change]
+    if changed:
+        shown = ", ".join(f"--{k.replace('_', '-')} {now[k]} (the run has {before.get(k)})" for k in changed)
+        allowed = ", ".join(f"--{k.replace('_', '-')}" for k in may_change)
+        raise UserError(f"{shown} cannot change on --resume: the checkpoint was made with the run's settings; "
+                        f"start a new run to change it (--resume takes only {allowed})")

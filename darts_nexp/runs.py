@@ -73,6 +73,13 @@ def _read_json(path: Path):
         raise UserError(f"{path} is damaged ({type(e).__name__}); restore it or start a new run") from None
 
 
+def run_info(path: Path) -> dict:
+    """What run.json says of a run (kind, format, status, created, finished); {} for a format-1 run."""
+    path = Path(path) / RUN_JSON
+    info = _read_json(path) if path.is_file() else {}
+    return info if isinstance(info, dict) else {}
+
+
 def run_kind(path: Path) -> str | None:
     """The kind of run a directory holds, None when it holds none. Format-1 runs (no run.json) are recognised
     by their files."""
@@ -113,17 +120,8 @@ class Run:
         files) is refused with a message, so that no finished work is ever overwritten."""
         assert kind in KINDS, kind
         if resume:
-            path = Path(out)
-            found = run_kind(path) if path.is_dir() else None
-            if found is None:
-                raise UserError(f"--resume {path}: no {kind} run there; pass the folder of an earlier "
-                                f"{COMMANDS[kind]} run")
-            if found != kind:
-                raise UserError(f"--resume {path}: that folder holds a {found} run, not a {kind} run; continue it "
-                                f"with {COMMANDS[found]} --resume {path}")
-            run = cls(path, kind)
-            run._mark("running")
-            return run
+            _resumable(Path(out), kind)
+            return cls(Path(out), kind)  # marked running by begin(), once the resume has been found sound
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         path = Path(out) if out else Path("runs") / f"{kind}-{stamp}"
         if path.exists() and not path.is_dir():
@@ -152,6 +150,10 @@ class Run:
         info = _read_json(self.file(RUN_JSON)) if self.file(RUN_JSON).is_file() else {"kind": self.kind}
         info.update(format=FORMAT, status=status, **({"finished": _now()} if status == "finished" else {}))
         write_atomic(self.file(RUN_JSON), json.dumps(info, indent=1) + "\n")
+
+    def begin(self) -> None:
+        """Mark a resumed run as running again (a new run is marked so when created)."""
+        self._mark("running")
 
     def finish(self) -> None:
         self._mark("finished")
@@ -189,15 +191,18 @@ def saved_config(run_dir: str | Path, kind: str) -> dict:
     """The config a run of `kind` saved, as a mapping, for `--resume`."""
     from .config import read_yaml
 
-    path = Path(run_dir) / CONFIG
-    found = run_kind(Path(run_dir)) if Path(run_dir).is_dir() else None
+    _resumable(Path(run_dir), kind, CONFIG)
+    return read_yaml(Path(run_dir) / CONFIG)
+
+
+def _resumable(path: Path, kind: str, needs: str | None = None) -> None:
+    """Refuse, with the command to use instead, a --resume of anything but a run of `kind` (holding `needs`)."""
+    found = run_kind(path) if path.is_dir() else None
     if found is not None and found != kind:
-        raise UserError(f"--resume {run_dir}: that folder holds a {found} run, not a {kind} run; continue it "
-                        f"with {COMMANDS[found]} --resume {run_dir}")
-    if found is None or not path.is_file():
-        raise UserError(f"--resume {run_dir}: no {kind} run there; pass the folder of an earlier "
-                        f"{COMMANDS[kind]} run")
-    return read_yaml(path)
+        raise UserError(f"--resume {path}: that folder holds a {found} run, not a {kind} run; continue it "
+                        f"with {COMMANDS[found]} --resume {path}")
+    if found is None or (needs and not (path / needs).is_file()):
+        raise UserError(f"--resume {path}: no {kind} run there; pass the folder of an earlier {COMMANDS[kind]} run")
 
 
 def _upgrade(ckpt: dict) -> dict:
@@ -212,18 +217,21 @@ def _upgrade(ckpt: dict) -> dict:
     return out
 
 
-def load_checkpoint(path: Path, roles: tuple[str, ...] = tuple(CHECKPOINT_KEYS)) -> dict:
-    """Read a checkpoint of one of `roles`, upgrading an older format; anything else is refused with a message."""
+RESUME_HINT = "resume from an earlier run, or start a new run"
+
+
+def load_checkpoint(path: Path, roles: tuple[str, ...] = tuple(CHECKPOINT_KEYS), hint: str = RESUME_HINT) -> dict:
+    """Read a checkpoint of one of `roles`, upgrading an older format; anything else is refused with a message
+    that ends in `hint`, what the caller's user can do instead."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint {path} not found; pass a run directory that holds one, or start a new run")
+        raise UserError(f"checkpoint {path} not found; {hint}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file: torch raises several unrelated types
         first = str(e).splitlines()[0][:100] if str(e) else ""
         raise UserError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}); it is not a darts-nexp "
-                        f"checkpoint, or it is truncated: delete it and resume from an earlier run, or start a new "
-                        f"run") from None
+                        f"checkpoint, or it is truncated: {hint}") from None
     if not isinstance(ckpt, dict):
         raise UserError(f"{path} is not a darts-nexp checkpoint (it holds a {type(ckpt).__name__})")
     if "format" not in ckpt and ("alphas" in ckpt or "model_args" in ckpt):
@@ -233,13 +241,12 @@ def load_checkpoint(path: Path, roles: tuple[str, ...] = tuple(CHECKPOINT_KEYS))
         raise UserError(f"{path} was written by a newer darts-nexp (run format {version}, this one reads up to "
                         f"{FORMAT}); upgrade darts-nexp to read it")
     if version != FORMAT or role not in CHECKPOINT_KEYS:
-        raise UserError(f"{path} is not a darts-nexp checkpoint; pass best.pt or last.pt of a training run, or "
-                        f"checkpoint.pt of a search")
+        raise UserError(f"{path} is not a darts-nexp checkpoint; {hint}")
     if role not in roles:
-        raise UserError(f"{path} is a {role} checkpoint; this command needs a {' or '.join(roles)} checkpoint")
+        raise UserError(f"{path} is a {role} checkpoint; this command needs a {' or '.join(roles)} checkpoint: {hint}")
     missing = [k for k in CHECKPOINT_KEYS[role] if k not in ckpt]
     if missing:
-        raise UserError(f"{path} lacks {', '.join(missing)}; it is damaged: resume from an earlier run or start anew")
+        raise UserError(f"{path} lacks {', '.join(missing)}; it is damaged: {hint}")
     return ckpt
 
 

@@ -19,15 +19,16 @@ def _checkout_files() -> set[str]:
             if not IGNORED & set(p.relative_to(ROOT).parts) and not p.name.endswith(".egg-info")}
 
 
+# The commands run in-process keep that one thread (every fixture too, whatever its scope: exact-resume tests compare
+# runs bit for bit, and a different thread count sums in another order).
 REAL_USABLE_CPUS = darts_nexp.runtime.usable_cpus
+darts_nexp.runtime.usable_cpus = lambda: 1
 
 
 @pytest.fixture(autouse=True)
 def _outside_the_checkout(tmp_path, monkeypatch):
-    """Default outputs (runs/, genotypes/<dataset>.yaml, data/synthetic) land in a temporary folder, and the
-    commands run in-process keep the one thread set above."""
+    """Default outputs (runs/, genotypes/<dataset>.yaml, data/synthetic) land in a temporary folder."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(darts_nexp.runtime, "usable_cpus", lambda: 1)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -69,8 +69,11 @@ def test_a_saved_config_resumes_to_the_same_config(tmp_path):
     resumed, ns = parse_command(SearchConfig, ["--resume", cfg.out], "t", "search")
     assert resumed == cfg and ns.resume == cfg.out
     assert yaml.safe_load(dump_yaml(cfg))["data"]["data_dir"] == "007"  # quoted: it stays text in the file
-    extended = parse_command(SearchConfig, ["--resume", cfg.out, "--epochs", "9"], "t", "search")[0]
-    assert extended.epochs == 9 and extended.data == cfg.data
+    moved = parse_command(SearchConfig, ["--resume", cfg.out, "--threads", "1", "--data-dir", "elsewhere"], "t",
+                          "search")[0]
+    assert moved.threads == 1 and moved.data.data_dir == "elsewhere" and moved.epochs == cfg.epochs
+    with pytest.raises(UserError, match="--epochs 9 \\(the run has 3\\) cannot change on --resume"):
+        parse_command(SearchConfig, ["--resume", cfg.out, "--epochs", "9"], "t", "search")
 
 
 @pytest.mark.parametrize("values,message", [

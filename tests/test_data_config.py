@@ -30,7 +30,7 @@ def test_short_flags():
     ({"dataset": "cifar"}, "expected one of synthetic, nexperia"),
     ({"dataset": "nexperia"}, "needs --data-dir"),
     ({"resize": "squash"}, "expected one of resize, crop"),
-    ({"image_size": [64]}, "image_size must be two numbers"),
+    ({"image_size": [64]}, "--data.image-size takes two numbers"),
     ({"channels": 2}, "channels: expected one of 1, 3"),
     ({"crop_border": -1}, "crop_border must be >= 0"),
     ({"val_fraction": 0.7}, "val_fraction and test_fraction"),

@@ -65,13 +65,15 @@ def test_node_softmax_normalises_each_nodes_incoming_edges():
 def test_edge_normalisation_ranks_edges_by_alpha_times_beta():
     alpha = np.zeros((num_edges(4), len(PRIMITIVES)))
     alpha[:, PRIMITIVES.index("sep_conv_3x3")] = 1.0
-    alpha[0, PRIMITIVES.index("sep_conv_3x3")] = 3.0  # node 2: edge from input 0 is the strongest op...
+    node5 = [r for r, (_, node) in enumerate(edge_inputs(4)) if node == 5]  # inputs 0..4
+    alpha[node5[0], PRIMITIVES.index("sep_conv_3x3")] = 3.0  # node 5's edge from input 0 has the strongest op
     plain = derive_genotype(alpha, alpha)
-    assert plain.normal[0][1] == 0
+    assert plain.normal[6][1] == 0
     edge = np.ones(num_edges(4))
-    edge[0] = 0.01  # ...but its edge weight is tiny: node 2 must take inputs 1 and, tied, nothing else
+    edge[node5[0]] = 0.01  # ...but a tiny edge weight: that edge must be dropped, not just reordered
     normed = derive_genotype(alpha, alpha, edge_normal=edge, edge_reduce=None)
-    assert [src for _, src in normed.normal[:2]] == [1, 0] and normed.reduce == plain.reduce
+    assert 0 not in [src for _, src in normed.normal[6:]] and normed.normal[:6] == plain.normal[:6]
+    assert normed.reduce == plain.reduce
 
 
 @pytest.mark.parametrize("order", ["first", "second"])
@@ -153,8 +155,41 @@ def test_search_cli_runs_the_options_and_reports_collapse(tmp_path, monkeypatch)
     assert set(result.alphas) == {"alpha_normal", "alpha_reduce", "beta_normal", "beta_reduce"}
 
 
+def robust_args(tmp_path, out, *extra):
+    return ["--config", str(ROOT / "configs" / "smoke.yaml"), "--data-dir", str(tmp_path / "data"), "--out", str(out),
+            "--genotype-out", str(out) + ".yaml", "--progress", "false", "--order", "first",
+            "--data.image-size", "16", "16", "--epochs", "3", "--warmup-epochs", "1", "--partial-channels", "2",
+            "--edge-norm", "true", "--beta-decay", "1.0", "--aux-skip", "1.0", *extra]
+
+
+def test_resume_with_every_option_is_exact(tmp_path, monkeypatch, capsys):
+    """Interrupted after the warm-up epoch and resumed: the same alphas, betas and genotype as one run."""
+    whole = search_cli.main(robust_args(tmp_path, tmp_path / "whole"))
+    real, epochs = search_cli.search_epoch, []
+
+    def stop_after_one(*args, **kwargs):
+        if epochs:
+            raise KeyboardInterrupt
+        epochs.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_cli, "search_epoch", stop_after_one)
+    with pytest.raises(SystemExit):
+        search_cli.main(robust_args(tmp_path, tmp_path / "cut"))
+    monkeypatch.setattr(search_cli, "search_epoch", real)
+    resumed = search_cli.main(["--resume", str(tmp_path / "cut"), "--progress", "false"])
+    assert resumed.alphas.keys() == whole.alphas.keys()
+    assert all(torch.equal(resumed.alphas[k], whole.alphas[k]) for k in whole.alphas)
+    assert resumed.genotype == whole.genotype
+    fails(capsys, search_cli.main, ["--resume", tmp_path / "cut", "--partial-channels", "1"],
+          "--partial-channels 1 (the run has 2) cannot change on --resume")
+
+
 @pytest.mark.parametrize("argv,names", [
     (["--init-channels", "4", "--partial-channels", "3"], ["--partial-channels 3", "--init-channels 4"]),
+    (["--partial-channels", "0"], ["--partial-channels must be 1 or more"]),
+    (["--arch-betas", "1.5", "0.999"], ["--arch-betas takes two numbers in [0, 1)"]),
+    (["--stem-multiplier", "0"], ["--stem-multiplier must be 1 or more"]),
     (["--epochs", "2", "--warmup-epochs", "2"], ["--warmup-epochs 2"]),
     (["--max-skips", "9"], ["--max-skips"]),
     (["--beta-decay", "-1"], ["--beta-decay"]),

@@ -79,6 +79,22 @@ def test_resume_of_the_wrong_kind(runs, capsys):
     fails(capsys, train, ["--resume", runs / "search"], "holds a search run", "search.py --resume")
 
 
+def test_a_refused_resume_changes_nothing(runs, tmp_path, capsys):
+    before = snapshot(runs / "train")
+    fails(capsys, train, ["--resume", runs / "train", "--layers", "3"], "--layers 3 (the run has 2)",
+          "cannot change on --resume")
+    fails(capsys, train, ["--resume", runs / "train", "--data.image-size", "16", "20"], "--data.image-size")
+    assert snapshot(runs / "train") == before and json.loads((runs / "train" / "run.json").read_text())[
+        "status"] == "finished"
+
+
+def test_evaluate_refuses_before_making_a_folder(runs, tmp_path, capsys):
+    torch.save(load_checkpoint(runs / "train" / "last.pt", ("last",)), tmp_path / "last.pt")
+    fails(capsys, evaluate, [tmp_path / "last.pt", "--data-dir", runs / "data" / "test", "--out", tmp_path / "out",
+                             "--threshold-cost-ratio", "5"], "no validation scores")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_folder_of_other_files_is_never_a_run(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
     fails(capsys, train, train_args(tmp_path / "data", tmp_path), "is not empty and holds no darts-nexp run")

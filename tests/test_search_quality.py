@@ -145,9 +145,10 @@ def test_the_sampler_counts_the_network_the_train_settings_build(tmp_path):
 
 def test_both_scales_load(tmp_path):
     cpu = sq.parse(["--config", str(ROOT / "benchmarks" / "search_quality_cpu.yaml")])
-    assert (cpu.data.image_size, cpu.search.data.image_size) == ([64, 64], [32, 32])
+    assert (cpu.data.image_size, cpu.search.data.image_size) == ([64, 64], None)
     assert sq.shared_data(cpu.train, cpu.data).data.image_size == [64, 64]
-    assert sq.shared_data(cpu.search, cpu.data).data.image_size == [32, 32]
+    assert sq.shared_data(cpu.search, cpu.data).data.image_size == [64, 64]  # no size of its own: the shared one
+    assert (cpu.search.partial_channels, cpu.search.warmup_epochs) == (4, 1)
     gpu = sq.parse(["--config", str(ROOT / "benchmarks" / "search_quality_gpu.yaml"), "--dataset", "nexperia",
                     "--data-dir", str(tmp_path)])
     assert (gpu.search.epochs, gpu.search.order, gpu.search.init_channels, gpu.search.layers) == (50, "first", 16, 8)

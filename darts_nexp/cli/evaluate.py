@@ -85,7 +85,7 @@ def run(cfg: EvaluateConfig) -> dict:
     if cfg.data_dir is None:
         raise UserError("no images given; pass --data-dir FOLDER (a folder of .jpg/.png/.bmp images)")
     ckpt_path = trained_checkpoint(cfg.checkpoint)
-    ckpt = load_checkpoint(ckpt_path, ("best", "last"))
+    ckpt = load_checkpoint(ckpt_path, ("best", "last"), hint="pass best.pt or last.pt of a training run, or its folder")
     device = start_runtime(cfg.device, cfg.threads)
     model = create_final_network(ckpt).to(device)
     # The preprocessing the network was trained with (size, crop, channels); only the folder is new.
@@ -100,8 +100,8 @@ def run(cfg: EvaluateConfig) -> dict:
     _, scores, _ = predict(model, Batches(images, cfg.batch_size, device, shuffle=False, seed=0))
     folder = Path(cfg.data_dir)
     out = cfg.out or str(ckpt_path.parent / f"eval-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    out_dir = Run.open(out, "evaluate")
     threshold = threshold_for(cfg, ckpt)
+    out_dir = Run.open(out, "evaluate")
     info = {"images": str(folder), "checkpoint": str(ckpt_path)}
     metrics, files = write_report(out_dir.path, images.ids, labels, scores, threshold, info,
                                   title=f"ROC ({folder.name})")

@@ -35,6 +35,8 @@ from .search_log import log_epoch
 @dataclass
 class SearchConfig:
     """Settings of search.py (docs/search.md)."""
+    RESUME_MAY_CHANGE = ("device", "threads", "progress", "genotype_out", "max_skips", "data.data_dir",
+                         "data.cache_dir")
     seed: int = 0
     """seeds the split, the data order and the supernet"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -98,9 +100,14 @@ class SearchConfig:
             raise UserError("epochs and layers and nodes must be >= 1, batch_size and init_channels >= 2")
         if self.stem == "imagenet" and self.init_channels % 2:
             raise UserError(f"the imagenet stem needs an even init_channels (got {self.init_channels})")
-        if len(self.arch_betas) != 2:
-            raise UserError(f"arch_betas must be two numbers (got {self.arch_betas})")
-        if self.partial_channels < 1 or self.init_channels % self.partial_channels:
+        if len(self.arch_betas) != 2 or not all(0 <= b < 1 for b in self.arch_betas):
+            raise UserError(f"--arch-betas takes two numbers in [0, 1), such as 0.5 0.999 (got {self.arch_betas})")
+        if self.stem_multiplier < 1:
+            raise UserError(f"--stem-multiplier must be 1 or more (got {self.stem_multiplier})")
+        if self.partial_channels < 1:
+            raise UserError(f"--partial-channels must be 1 or more (got {self.partial_channels}); 1 keeps every "
+                            f"channel, as DARTS does")
+        if self.init_channels % self.partial_channels:
             raise UserError(f"--partial-channels {self.partial_channels} must divide --init-channels "
                             f"{self.init_channels}; pick a divisor such as 2 or 4, or change the channels")
         if not 0 <= self.warmup_epochs < self.epochs:
@@ -150,6 +157,8 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     run_dir = Run.open(cfg.out, "search", resume)
     cfg.out = str(run_dir.path)
     save_splits(run_dir.path, cfg.seed, splits)  # first: a resume on changed data is refused before any write
+    if resume:
+        run_dir.begin()
     run_dir.save_config(cfg)
     weight_half, arch_half = splits
     torch.manual_seed(cfg.seed)
@@ -190,8 +199,9 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
             stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=auc(labels, scores))
             genotype = model.genotype()
             stats["normal_skips"] = genotype.normal_skips  # the collapse report
-            history.append({**{k: float(v) for k, v in stats.items()}, "epoch": epoch + 1,
-                            "normal_skips": stats["normal_skips"], "genotype": genotype.to_dict()})
+            history.append({**{k: float(v) for k, v in stats.items() if k not in ("epoch", "normal_skips")},
+                            "epoch": epoch + 1, "normal_skips": stats["normal_skips"],
+                            "genotype": genotype.to_dict()})
             log_epoch(writer, model, stats, genotype, architect)
             run_dir.save_checkpoint(SEARCH_CHECKPOINT, "search", {
                 "epoch": epoch, "model_args": model.model_args, "weights": model.weight_state(),

@@ -41,6 +41,8 @@ from .inputs import resolve_input
 @dataclass
 class TrainConfig:
     """Settings of train_final.py (docs/training.md)."""
+    # epochs too: the exp schedule just goes on (a cosine one cannot, and is refused in run())
+    RESUME_MAY_CHANGE = ("device", "threads", "progress", "epochs", "data.data_dir", "data.cache_dir")
     genotype: Optional[str] = None
     """genotype YAML file (genotypes/*.yaml, or one written by search.py)"""
     seed: int = 0
@@ -106,6 +108,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.layers < 1 or self.num_classes < 2:
             raise UserError("epochs and layers must be >= 1, batch_size and num_classes >= 2")
+        if self.stem_multiplier < 1:
+            raise UserError(f"--stem-multiplier must be 1 or more (got {self.stem_multiplier})")
         if self.init_channels < 2 or self.init_channels % 2:
             raise UserError(f"init_channels must be even and >= 2 (got {self.init_channels})")
         if not 0 <= self.drop_path_rate < 1:
@@ -177,6 +181,8 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     else:  # the architecture comes from the checkpoint, whatever the genotype file holds now
         model = create_final_network(state)
     save_splits(run_dir.path, cfg.seed, splits)  # first: a resume on changed data is refused before any write
+    if resume:
+        run_dir.begin()
     run_dir.save_config(cfg)
     model.genotype.save(run_dir.file(GENOTYPE))
     model.to(device)
@@ -185,6 +191,9 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     amp = Amp(device, cfg.amp, cfg.amp_dtype)
     start_epoch, best_auc, history = 0, None, []
     if state is not None:
+        if cfg.schedule == "cosine" and state["scheduler"].get("T_max") != cfg.epochs:
+            raise UserError(f"--epochs {cfg.epochs}: this run's cosine schedule was laid out for "
+                            f"{state['scheduler'].get('T_max')} epochs and cannot be stretched; start a new run")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if state["scaler"]:  # empty when the run so far had no fp16 loss scaling (CPU, or bf16)

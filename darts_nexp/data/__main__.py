@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from ..config import validate
 from ..errors import cli_entry
 from .config import DataConfig
 from .dedup import duplicate_report
@@ -52,7 +53,7 @@ def main(argv=None) -> None:
                    help="size the images are decoded at (duplicates are found at this size)")
     a = p.parse_args(argv)
     cfg = DataConfig(dataset="nexperia", data_dir=a.dir, labels_csv=a.labels_csv, image_size=a.image_size)
-    cfg.validate()
+    validate(cfg)
     print("\n".join(summary(cfg)))
 
 

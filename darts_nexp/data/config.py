@@ -105,14 +105,12 @@ class DataConfig:
         if self.dataset == "nexperia" and self.data_dir is None:
             raise UserError("--dataset nexperia needs --data-dir DIR (the folder holding train/ and test/)")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 8):
-            raise UserError(f"image_size must be two numbers H W, each >= 8 (got {self.image_size})")
+            raise UserError(f"--data.image-size takes two numbers H W, each >= 8 (got {self.image_size})")
         if self.crop_border < 0:
             raise UserError(f"crop_border must be >= 0 (got {self.crop_border})")
         if not (0 <= self.val_fraction < 0.5 and 0 <= self.test_fraction < 0.5):
             raise UserError(f"val_fraction and test_fraction must be in [0, 0.5) "
                             f"(got {self.val_fraction}, {self.test_fraction})")
-        self.synthetic.validate()
-        self.augment.validate()
 
     def root(self) -> Path:
         """The dataset root this config points at (the synthetic set is not generated here: see synthetic.ensure)."""

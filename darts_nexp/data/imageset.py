@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from ..config import validate
 from ..errors import UserError
 from .cache import UNREADABLE, Decoded, load_cached, region
 from .config import DataConfig, auto_image_size
@@ -134,7 +135,7 @@ def native_size(cfg: DataConfig) -> tuple[int, int]:
 
 
 def load_dataset(cfg: DataConfig) -> Dataset:
-    cfg.validate()
+    validate(cfg)
     if cfg.image_size is None:
         cfg = dataclasses.replace(cfg, image_size=auto_image_size(native_size(cfg)))
     root = data_root(cfg)
@@ -192,7 +193,7 @@ def _folder_label(path: Path, folder: Path) -> int:
 
 def load_folder(path, cfg: DataConfig) -> ImageSet:
     """Every image under `path` (a dataset root or any folder); labels from class folder names, else -1."""
-    cfg.validate()
+    validate(cfg)
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise UserError(f"folder {folder} not found; pass a folder of images ({', '.join(IMAGE_EXTS)})")

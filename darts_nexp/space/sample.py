@@ -25,7 +25,6 @@ from .. import config
 from ..errors import UserError, cli_entry
 from .genotype import Edge, Genotype
 from .ops import PRIMITIVES
-from .skeleton import STEMS
 
 # A genotype never holds `none` (DARTS drops it when deriving), so a sampler that drew it would leave the space.
 OPERATIONS = tuple(p for p in PRIMITIVES if p != "none")
@@ -69,8 +68,6 @@ class SampleConfig:
             raise UserError(f"--init-channels {self.init_channels}: must be an even number of at least 2, e.g. 48")
         if self.layers < 1:
             raise UserError(f"--layers {self.layers}: the final network needs at least 1 cell, e.g. --layers 14")
-        if self.stem not in STEMS:
-            raise UserError(f"--stem {self.stem!r}: valid stems are {', '.join(STEMS)}")
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
