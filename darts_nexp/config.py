@@ -13,7 +13,9 @@ against the field types before anything runs. The resolved config is saved into 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import math
 import typing
 from pathlib import Path
@@ -152,9 +154,28 @@ def read_yaml(path: Path | str, section: str | None = None) -> dict:
 
 
 def parse_args(cls, argv, description: str, base=None, prog: str | None = None):
-    """tyro over `cls`, with `base` (an instance) as the defaults; every section validated."""
-    cfg = tyro.cli(cls, args=argv, default=base if base is not None else cls(), description=description,
-                   prog=prog, registry=REGISTRY, config=(tyro.conf.FlagConversionOff,))
+    """tyro over `cls`, with `base` (an instance) as the defaults; every section validated.
+
+    tyro reports a malformed flag in a box of several lines; it is turned into the one `error:` line that every
+    other bad input gets (UserError), naming the flag and the value.
+    """
+    box = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(box):
+            cfg = tyro.cli(cls, args=argv, default=base if base is not None else cls(), description=description,
+                           prog=prog, registry=REGISTRY, config=(tyro.conf.FlagConversionOff,))
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        # The box: a title line, the message (one or more lines), then a rule and the flag's help text.
+        problem = []
+        for line in box.getvalue().splitlines()[1:]:
+            text = line.strip("│╭╮╰╯─ \t")
+            if not text or text.startswith(("Argument helptext", "For full helptext", "Similar")):
+                break
+            problem.append(text)
+        problem = " ".join(problem) or "the command line could not be parsed"
+        raise UserError(f"{problem.rstrip('.')}; see {prog or 'the command'} --help") from None
     validate(cfg)
     return cfg
 

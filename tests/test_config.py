@@ -4,6 +4,7 @@ from typing import Literal, Optional
 
 import pytest
 import yaml
+from test_data_util import fails
 
 from darts_nexp.cli.search import SearchConfig
 from darts_nexp.cli.search import main as search_main
@@ -132,3 +133,13 @@ def test_help_lists_every_option_with_its_default(capsys):
                  "--data-dir", "--data.augment.shift", "--arch-betas", "--genotype-out"):
         assert flag in text, flag
     assert "(default: 50)" in text and "Adam learning rate of the alphas" in text
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["--epochs", "ten"], ["--epochs", "'ten'"]),
+    (["--order", "third"], ["'third'", "--order"]),
+    (["--progress", "maybe"], ["--progress", "expected true or false"]),
+    (["--no-such-flag", "3"], ["--no-such-flag"]),
+])
+def test_a_malformed_flag_is_one_error_line(tmp_path, capsys, argv, names):
+    fails(capsys, search_main, argv, *names, "search.py --help")
