@@ -1,10 +1,11 @@
 """Speed on a busy machine: a training step and a search step, alone and beside one competing busy process.
 
 Each measurement runs in a fresh interpreter, because OpenMP reads OMP_WAIT_POLICY once, when torch loads it:
-PASSIVE (darts-nexp's default: idle OpenMP threads sleep) against ACTIVE (they spin, the old behaviour). The busy
-process is a pure-Python loop, the kind of neighbour a shared CI machine or a second job brings.
+unset (OpenMP's default, which darts-nexp keeps: spin a while, then sleep), PASSIVE (idle threads sleep at once) and
+ACTIVE (they spin). The busy process is a pure-Python loop, the kind of neighbour a shared CI machine or a second
+job brings.
 
-    python benchmarks/busy_machine.py [--steps 3] [--threads 2]
+    python benchmarks/busy_machine.py [--steps 3] [--threads 2] [--policies unset PASSIVE ACTIVE]
 
 Prints one line per (policy, load, step) with the median seconds per step, then busy / quiet ratios.
 """
@@ -19,6 +20,7 @@ import sys
 import time
 
 STEPS = ("train", "search")
+POLICIES = ("unset", "PASSIVE", "ACTIVE")
 
 
 def measure(kind: str, steps: int, threads: int) -> list[float]:
@@ -65,8 +67,9 @@ def measure(kind: str, steps: int, threads: int) -> list[float]:
 
 
 def run_fresh(kind: str, policy: str, busy: bool, steps: int, threads: int) -> list[float]:
-    env = {**os.environ, "OMP_WAIT_POLICY": policy}
-    env.pop("OMP_NUM_THREADS", None)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    if policy != "unset":
+        env["OMP_WAIT_POLICY"] = policy
     neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
         out = subprocess.run([sys.executable, __file__, "--measure", kind, "--steps", str(steps), "--threads",
@@ -82,20 +85,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
     parser.add_argument("--measure", choices=STEPS, help="(internal) time one kind of step in this interpreter")
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.steps, args.threads)))
         return
     medians = {}
-    for policy in ("PASSIVE", "ACTIVE"):
+    for policy in args.policies:
         for kind in STEPS:
             for busy in (False, True):
                 times = run_fresh(kind, policy, busy, args.steps, args.threads)
                 medians[policy, kind, busy] = statistics.median(times)
                 print(f"{policy:7s} {kind:6s} {'busy ' if busy else 'quiet'}: median {medians[policy, kind, busy]:.2f} "
                       f"s/step (all: {' '.join(f'{t:.2f}' for t in times)})", flush=True)
-    for policy in ("PASSIVE", "ACTIVE"):
+    for policy in args.policies:
         for kind in STEPS:
             ratio = medians[policy, kind, True] / medians[policy, kind, False]
             print(f"{policy:7s} {kind:6s} busy / quiet: {ratio:.2f}x")
