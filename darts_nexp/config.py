@@ -201,8 +201,7 @@ def parse_command(cls, argv, description: str, section: str, resumable: bool = T
     description = f"{description}\n\nalso:\n" + "\n".join(lines)
     resume = getattr(ns, "resume", None)
     if resume and ns.config:
-        raise UserError("--resume takes the config saved in the run directory; drop --config (flags given with "
-                        "--resume still override it)")
+        raise UserError("--resume takes the config saved in the run directory; drop --config")
     if resume:
         from .runs import saved_config  # the run format owns where a run keeps its config
 
