@@ -173,18 +173,13 @@ def _same_cell(a: Genotype, b: Genotype) -> bool:
 IGNORED = {"out", "genotype", "genotype_out", "progress", "device", "threads", "data.cache_dir"}
 
 
-def _changes(saved: dict, wanted: dict, prefix: str = "") -> list[str]:
+def _changes(saved: dict, wanted: dict) -> list[str]:
     """The settings in which a run's saved config.yaml differs from what the protocol would run now."""
     found = []
-    for key, value in wanted.items():
-        name = prefix + key
+    for name, (value, old) in config.differences(wanted, saved).items():
         if name in IGNORED or (name == "stem" and value == "auto") or (name == "data.image_size" and value is None):
             continue  # "auto" and None are resolved by the run itself and saved resolved
-        old = saved.get(key)
-        if isinstance(value, dict) and isinstance(old, dict):
-            found += _changes(old, value, name + ".")
-        elif old != value:
-            found.append(f"{name} {old!r} (now {value!r})")
+        found.append(f"{name} {old!r} (now {value!r})")
     return found
 
 

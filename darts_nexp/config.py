@@ -225,13 +225,21 @@ def _leaves(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def differences(now: dict, before: dict) -> dict[str, tuple]:
+    """Dotted name -> (value now, value before) of every setting of the config mapping `now` that `before` lacks or
+    holds otherwise (mappings as to_dict gives them)."""
+    a, b = _leaves(now), _leaves(before)
+    return {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)}
+
+
 def _check_resumable(cfg, saved, may_change: tuple[str, ...]) -> None:
     """A resumed run continues the saved one: only the settings in `may_change` (and `out`) may differ, since the
     others shape the network, its optimisers or its schedules, which the checkpoint fixes."""
-    now, before = _leaves(to_dict(cfg)), _leaves(to_dict(saved))
-    changed = [k for k in now if now[k] != before.get(k) and k != "out" and k not in may_change]
+    changed = {k: v for k, v in differences(to_dict(cfg), to_dict(saved)).items()
+               if k != "out" and k not in may_change}
     if changed:
-        shown = ", ".join(f"--{k.replace('_', '-')} {now[k]} (the run has {before.get(k)})" for k in changed)
+        shown = ", ".join(f"--{k.replace('_', '-')} {now} (the run has {before})"
+                          for k, (now, before) in changed.items())
         allowed = ", ".join(f"--{k.replace('_', '-')}" for k in may_change)
         raise UserError(f"{shown} cannot change on --resume: the checkpoint was made with the run's settings; "
                         f"start a new run to change it (--resume takes only {allowed})")

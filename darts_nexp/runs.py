@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import json
 import os
 from pathlib import Path
@@ -167,11 +168,9 @@ class Run:
         """Save `state` (every key of CHECKPOINT_KEYS[role]) as `name`, atomically."""
         missing = set(CHECKPOINT_KEYS[role]) - set(state)
         assert not missing, f"a {role} checkpoint needs {sorted(missing)}"
-        path = self.file(name)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"format": FORMAT, "role": role, **state}, tmp)
-        os.replace(tmp, path)
-        return path
+        data = io.BytesIO()
+        torch.save({"format": FORMAT, "role": role, **state}, data)
+        return write_atomic(self.file(name), data.getvalue())
 
     @contextlib.contextmanager
     def guard(self, checkpoint: str, hint: str):

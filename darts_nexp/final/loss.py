@@ -10,7 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-CLASS_WEIGHTS = ("none", "balanced")
 LOSSES = ("ce", "focal")
 
 
