@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 
 from darts_nexp.errors import UserError
-from darts_nexp.final import FinalNetwork, create_final_network, drop_path, multiply_adds, param_count
+from darts_nexp.final import FinalNetwork, drop_path, multiply_adds, param_count
+from darts_nexp.models import load_model
 from darts_nexp.final.loss import Criterion
 from darts_nexp.final.trainer import Amp, train_epoch
 from darts_nexp.loops import predict
@@ -124,7 +125,7 @@ def test_checkpoint_round_trip_rebuilds_the_same_network():
     model = FinalNetwork(genotype("darts_v1"), init_channels=4, layers=3).eval()
     x = torch.randn(2, 1, 40, 36)
     ckpt = {"model": model.spec(), "state_dict": model.state_dict()}
-    assert torch.equal(create_final_network(ckpt)(x), model(x))
+    assert torch.equal(load_model(ckpt)(x), model(x))
     assert isinstance(ckpt["model"]["genotype"], dict)  # data, not YAML text
 
 

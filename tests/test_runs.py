@@ -13,7 +13,7 @@ from darts_nexp.cli.search import main as search
 from darts_nexp.cli.train import main as train
 from darts_nexp.errors import UserError
 from darts_nexp.evaluate import main as evaluate
-from darts_nexp.final import create_final_network
+from darts_nexp.models import load_model
 from darts_nexp.loops import check_loss
 from darts_nexp.runs import FORMAT, Run, load_checkpoint, run_kind, trained_checkpoint
 
@@ -120,7 +120,7 @@ def test_format_1_checkpoints_are_upgraded(runs, tmp_path):
     upgraded = load_checkpoint(tmp_path / "best.pt", ("best",))
     assert upgraded["role"] == "best" and upgraded["model"]["genotype"] == best["model"]["genotype"]
     x = torch.randn(2, 1, 16, 16)
-    assert torch.equal(create_final_network(upgraded)(x), create_final_network(best)(x))
+    assert torch.equal(load_model(upgraded)(x), load_model(best)(x))
 
 
 @pytest.mark.parametrize("state,message", [

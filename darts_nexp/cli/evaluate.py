@@ -23,10 +23,10 @@ from ..config import from_dict, parse_command
 from ..data import Batches, DataConfig, load_folder
 from ..data.layout import check_ids, read_labels
 from ..errors import UserError, cli_entry
-from ..final import create_final_network
 from ..final.report import write_report, write_submission
 from ..loops import predict
 from ..metrics import check_threshold_options, choose_threshold
+from ..models import load_model
 from ..runs import SUBMISSION, Run, load_checkpoint, trained_checkpoint
 from ..runtime import start_runtime
 
@@ -87,7 +87,7 @@ def run(cfg: EvaluateConfig) -> dict:
     ckpt_path = trained_checkpoint(cfg.checkpoint)
     ckpt = load_checkpoint(ckpt_path, ("best", "last"), hint="pass best.pt or last.pt of a training run, or its folder")
     device = start_runtime(cfg.device, cfg.threads)
-    model = create_final_network(ckpt).to(device)
+    model = load_model(ckpt).to(device)
     # The preprocessing the network was trained with (size, crop, channels); only the folder is new.
     data_cfg = dataclasses.replace(from_dict(DataConfig, ckpt["data"], where=f"{ckpt_path} data"),
                                    data_dir=cfg.data_dir, labels_csv=None, cache_dir=None)

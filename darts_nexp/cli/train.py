@@ -1,14 +1,18 @@
-"""train_final.py: train the network of a genotype from scratch and measure its test AUC (Liu et al., 2018, sec. 3.3).
+"""train_final.py: train the network of a genotype from scratch (Liu et al., 2018, sec. 3.3), or a torchvision
+model, and measure its test AUC.
 
     python train_final.py --genotype FILE [--dataset synthetic|nexperia] [--data-dir DIR] [--config FILE]
                           [--epochs N] [--seed S] [--device auto|cpu|cuda] [--out RUN_DIR]
+    python train_final.py --model resnet18 [--pretrained none|imagenet|PATH] [--freeze-epochs N]
+                          [--backbone-lr-scale F] [...]
     python train_final.py --resume RUN_DIR
     python train_final.py --genotype FILE --summary [--stem imagenet|cifar] [--layers N] [--init-channels C]
                           [--num-classes K] [--image-size S]
+    python train_final.py --model NAME --summary [--image-size S]
 
-The run directory gets config.yaml, genotype.yaml, TensorBoard events, best.pt (by validation AUC) and last.pt,
-and from the best checkpoint on the test split: metrics.json, roc.png, predictions.csv, and submission.csv when
-the dataset has an unlabelled test folder. docs/training.md explains every option.
+The run directory gets config.yaml, genotype.yaml (DARTS), TensorBoard events, best.pt (by validation AUC) and
+last.pt, and from the best checkpoint on the test split: metrics.json, roc.png, predictions.csv, and submission.csv
+when the dataset has an unlabelled test folder. docs/training.md explains every option.
 """
 from __future__ import annotations
 
@@ -26,11 +30,12 @@ from ..config import check_optimiser, parse_command, to_dict
 from ..data import Batches, DataConfig, save_splits, train_splits
 from ..data.config import AUTO_SIZE
 from ..errors import UserError, cli_entry
-from ..final import FinalNetwork, create_final_network, multiply_adds, param_count
+from ..final import multiply_adds, param_count
 from ..final.loss import Criterion, class_weights
 from ..final.report import write_report, write_submission
 from ..final.trainer import Amp, train_epoch
 from ..loops import predict
+from ..models import DARTS, check_model_name, create_model, head_parameters, load_model
 from ..metrics import auc, check_threshold_options, choose_threshold
 from ..runs import BEST, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
 from ..runtime import seed_epoch, start_runtime, tensorboard_writer
@@ -43,8 +48,18 @@ class TrainConfig:
     """Settings of train_final.py (docs/training.md)."""
     # epochs too: the exp schedule just goes on (a cosine one cannot, and is refused in run())
     RESUME_MAY_CHANGE = ("device", "threads", "progress", "epochs", "data.data_dir", "data.cache_dir")
+    model: str = "darts"
+    """darts (the network of --genotype), or a torchvision classification model by name: resnet18, resnet50,
+    resnext50_32x4d, wide_resnet50_2, densenet121, vgg16, efficientnet_b0, ... (an unknown name gets the list)"""
     genotype: Optional[str] = None
-    """genotype YAML file (genotypes/*.yaml, or one written by search.py)"""
+    """genotype YAML file (genotypes/*.yaml, or one written by search.py); for --model darts"""
+    pretrained: str = "none"
+    """torchvision models: none (from scratch), imagenet (torchvision's weights, from the torch hub cache), or the
+    path of a torchvision state dict of the same architecture"""
+    freeze_epochs: int = 0
+    """train only the classifier for this many epochs first, the backbone frozen"""
+    backbone_lr_scale: float = 1.0
+    """learning rate of everything but the classifier, as a multiple of --lr"""
     seed: int = 0
     """seeds the split, the weights and the data order"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -72,17 +87,18 @@ class TrainConfig:
     grad_clip: float = 5.0
     """max global norm of the gradient"""
     auxiliary_weight: float = 0.4
-    """weight of the auxiliary loss; 0: no auxiliary head"""
+    """weight of the auxiliary loss; 0: no auxiliary head (darts)"""
     drop_path_rate: float = 0.0
-    """drop-path probability, ramped up from 0 over the epochs"""
+    """drop-path probability, ramped up from 0 over the epochs (darts)"""
     stem: Literal["auto", "imagenet", "cifar"] = "auto"
-    """imagenet (stride-2 convs to 1/8), cifar (one conv at full resolution), or auto: imagenet from 128 px up"""
+    """imagenet (stride-2 convs to 1/8), cifar (one conv at full resolution), or auto: imagenet from 128 px up
+    (darts)"""
     layers: int = 14
-    """cells in the network"""
+    """cells in the network (darts)"""
     init_channels: int = 48
-    """C: channels per node in the first cells (doubled at each reduction)"""
+    """C: channels per node in the first cells, doubled at each reduction (darts)"""
     stem_multiplier: int = 3
-    """cifar stem width, in units of C"""
+    """cifar stem width, in units of C (darts)"""
     num_classes: int = 2
     """classes of the classifier (training needs 2; other counts are for --summary)"""
     class_weights: Literal["none", "balanced"] = "none"
@@ -114,37 +130,92 @@ class TrainConfig:
             raise UserError(f"init_channels must be even and >= 2 (got {self.init_channels})")
         if not 0 <= self.drop_path_rate < 1:
             raise UserError(f"drop_path_rate must be in [0, 1) (got {self.drop_path_rate})")
-        check_optimiser(self, positive=("lr", "grad_clip", "lr_gamma"), at_least_zero=("lr_min", "weight_decay",
-                                                                                      "focal_gamma"))
+        check_optimiser(self, positive=("lr", "grad_clip", "lr_gamma", "backbone_lr_scale"),
+                        at_least_zero=("lr_min", "weight_decay", "focal_gamma", "freeze_epochs"))
+        check_model_name(self.model)
+        if self.model == DARTS and self.pretrained != "none":
+            raise UserError(f"--pretrained {self.pretrained} is for torchvision models; the darts network trains "
+                            f"from scratch (pass --model NAME, or drop --pretrained)")
+        if self.model != DARTS and self.drop_path_rate:
+            raise UserError(f"--drop-path-rate is for the darts network; {self.model} has its own (drop it)")
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
         check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
 
 
-def load_genotype(cfg: TrainConfig) -> Genotype:
+def load_genotype(cfg: TrainConfig) -> Optional[Genotype]:
+    if cfg.model != DARTS:
+        if cfg.genotype is not None:
+            raise UserError(f"--genotype is for the darts network, not {cfg.model}; drop one of them")
+        return None
     if cfg.genotype is None:
-        raise UserError("no genotype given; pass --genotype FILE (for example genotypes/darts_v2.yaml)")
+        raise UserError("no genotype given; pass --genotype FILE (for example genotypes/darts_v2.yaml), or a "
+                        "torchvision model with --model NAME")
     return Genotype.load(cfg.genotype)
 
 
-def build_model(cfg: TrainConfig, genotype: Genotype) -> FinalNetwork:
-    return FinalNetwork(genotype, num_classes=cfg.num_classes, in_chans=cfg.data.channels,
-                        init_channels=cfg.init_channels, layers=cfg.layers, stem=cfg.stem,
-                        stem_multiplier=cfg.stem_multiplier, auxiliary=cfg.auxiliary_weight > 0,
-                        drop_path_rate=cfg.drop_path_rate)
+def build_model(cfg: TrainConfig, genotype: Optional[Genotype]) -> torch.nn.Module:
+    """The untrained network, its weights drawn from cfg.seed (and loaded from --pretrained)."""
+    torch.manual_seed(cfg.seed)
+    darts_args = dict(init_channels=cfg.init_channels, layers=cfg.layers, stem=cfg.stem,
+                      stem_multiplier=cfg.stem_multiplier, auxiliary=cfg.auxiliary_weight > 0,
+                      drop_path_rate=cfg.drop_path_rate) if cfg.model == DARTS else {}
+    return create_model(cfg.model, num_classes=cfg.num_classes, in_chans=cfg.data.channels,
+                        pretrained=cfg.pretrained, genotype=genotype, **darts_args)
+
+
+def size_of(cfg: TrainConfig, model: torch.nn.Module, image_size: list[int]) -> dict:
+    """Parameters (without a DARTS auxiliary head) and multiply-adds of one image; a model that cannot take images
+    of this size is refused with a message."""
+    try:
+        macs = multiply_adds(model, tuple(image_size), cfg.data.channels)
+    except (RuntimeError, AssertionError, ValueError) as e:
+        first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise UserError(f"{cfg.model} cannot take {image_size[0]}x{image_size[1]} images ({first}); pass another "
+                        f"--data.image-size or --model") from None
+    return {"params": param_count(model), "multiply_adds": macs}
+
+
+def describe(cfg: TrainConfig, genotype: Optional[Genotype]) -> str:
+    if cfg.model == DARTS:
+        return (f"{genotype.name or cfg.genotype}: {cfg.stem} stem, {cfg.layers} layers, C={cfg.init_channels}, "
+                f"{cfg.num_classes} classes, {cfg.data.channels} input channel(s)")
+    return (f"{cfg.model} ({cfg.pretrained if cfg.pretrained != 'none' else 'from scratch'}), {cfg.num_classes} "
+            f"classes, {cfg.data.channels} input channel(s)")
 
 
 def summary(cfg: TrainConfig, image_size: list[int]) -> dict:
     """Print the parameter count (without the auxiliary head) and the multiply-adds at image_size (H, W)."""
     genotype = load_genotype(cfg)
     model = build_model(cfg, genotype)
-    params, macs = param_count(model), multiply_adds(model, tuple(image_size), cfg.data.channels)
-    aux = sum(p.numel() for p in model.parameters()) - params
-    print(f"{genotype.name or cfg.genotype}: {cfg.stem} stem, {cfg.layers} layers, C={cfg.init_channels}, "
-          f"{cfg.num_classes} classes, {cfg.data.channels} input channel(s)")
-    print(f"  parameters:    {params / 1e6:.2f}M ({params:,} without the auxiliary head; the head adds {aux:,})")
-    print(f"  multiply-adds: {macs / 1e6:.0f}M at {image_size[0]}x{image_size[1]} (convolutions and linear layers)")
-    return {"params": params, "multiply_adds": macs}
+    size = size_of(cfg, model, image_size)
+    aux = sum(p.numel() for p in model.parameters()) - size["params"]
+    print(describe(cfg, genotype))
+    print(f"  parameters:    {size['params'] / 1e6:.2f}M ({size['params']:,}"
+          + (f" without the auxiliary head; the head adds {aux:,})" if aux else ")"))
+    print(f"  multiply-adds: {size['multiply_adds'] / 1e6:.0f}M at {image_size[0]}x{image_size[1]} (convolutions "
+          f"and linear layers)")
+    return size
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """SGD; with --backbone-lr-scale, the backbone in a group of its own at lr x scale (the head stays at lr)."""
+    if cfg.backbone_lr_scale == 1:
+        groups = [{"params": list(model.parameters())}]
+    else:
+        head = {id(p) for p in head_parameters(model)}
+        groups = [{"params": [p for p in model.parameters() if id(p) not in head], "lr": cfg.lr * cfg.backbone_lr_scale},
+                  {"params": head_parameters(model)}]
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def freeze_backbone(model: torch.nn.Module, frozen: bool) -> None:
+    """Stop (or restart) the gradients of everything but the classifier; SGD skips parameters without a gradient,
+    so a frozen backbone keeps its weights exactly. Its batch-norm statistics still follow the data."""
+    head = {id(p) for p in head_parameters(model)}
+    for p in model.parameters():
+        if id(p) not in head:
+            p.requires_grad_(not frozen)
 
 
 def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -169,24 +240,27 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                         f"are for --summary only")
     device = start_runtime(cfg.device, cfg.threads)
     print(resolve_input(cfg))
-    # Bad input is refused before any folder is made.
-    genotype = None if resume else load_genotype(cfg)
+    # Bad input (data, genotype, pretrained weights, an image size the model cannot take) is refused before any
+    # folder is made.
     splits = train_splits(cfg.data, cfg.seed)
+    model = None if resume else build_model(cfg, load_genotype(cfg))
+    size = None if resume else size_of(cfg, model, cfg.data.image_size)
     run_dir = Run.open(cfg.out, "train", resume)
     cfg.out = str(run_dir.path)
     state = load_checkpoint(run_dir.file(LAST), ("last",)) if resume and run_dir.file(LAST).is_file() else None
-    if state is None:
-        torch.manual_seed(cfg.seed)
-        model = build_model(cfg, genotype or load_genotype(cfg))
-    else:  # the architecture comes from the checkpoint, whatever the genotype file holds now
-        model = create_final_network(state)
+    if resume:  # the architecture comes from the checkpoint, whatever the genotype file holds now
+        model = load_model(state) if state is not None else build_model(cfg, load_genotype(cfg))
+        size = size_of(cfg, model, cfg.data.image_size)
     save_splits(run_dir.path, cfg.seed, splits)  # first: a resume on changed data is refused before any write
     if resume:
         run_dir.begin()
     run_dir.save_config(cfg)
-    model.genotype.save(run_dir.file(GENOTYPE))
+    if cfg.model == DARTS:
+        model.genotype.save(run_dir.file(GENOTYPE))
+    print(f"{describe(cfg, getattr(model, 'genotype', None))}: {size['params'] / 1e6:.2f}M parameters, "
+          f"{size['multiply_adds'] / 1e6:.0f}M multiply-adds per image")
     model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(cfg, model)
     scheduler = make_scheduler(cfg, optimizer)
     amp = Amp(device, cfg.amp, cfg.amp_dtype)
     start_epoch, best_auc, history = 0, None, []
@@ -213,7 +287,10 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         for epoch in range(start_epoch, cfg.epochs):
             seed_epoch(cfg.seed, epoch)
             train_batches.set_epoch(epoch)
-            model.drop_prob = cfg.drop_path_rate * epoch / cfg.epochs  # ramped from 0, as in the reference
+            if cfg.drop_path_rate:
+                model.drop_prob = cfg.drop_path_rate * epoch / cfg.epochs  # ramped from 0, as in the reference
+            if cfg.freeze_epochs:
+                freeze_backbone(model, frozen=epoch < cfg.freeze_epochs)
             lr = scheduler.get_last_lr()[0]
             stats = train_epoch(model, train_batches, optimizer, criterion, cfg.auxiliary_weight, cfg.grad_clip, amp,
                                 epoch=epoch + 1, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
@@ -248,7 +325,7 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, seconds: float) -> TrainResult:
     """Score the test split (and the unlabelled folder) with the best checkpoint; print where everything went."""
     best = load_checkpoint(run_dir.file(BEST), ("best",))
-    model = create_final_network(best).to(device)
+    model = load_model(best).to(device)
 
     def scores_of(images):
         return predict(model, Batches(images, cfg.batch_size, device, shuffle=False, seed=cfg.seed))[1]

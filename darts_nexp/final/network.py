@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..errors import UserError
 from ..space import CellStack, Genotype, aux_layer
 from .cells import Cell, check_buildable
 
@@ -81,18 +80,7 @@ class FinalNetwork(nn.Module):
         logits, tapped = self._run(x, (self.aux_tap,))
         return logits, self.aux_head(tapped[self.aux_tap])
 
-
     def spec(self) -> dict:
         """What rebuilds this network, as a training checkpoint stores it (see runs.py)."""
         return {"name": "darts", "args": dict(self.model_args), "genotype": self.genotype.to_dict()}
 
-
-def create_final_network(checkpoint: dict) -> FinalNetwork:
-    """Rebuild a trained network from a training checkpoint (runs.load_checkpoint), weights loaded, in eval mode."""
-    spec = checkpoint["model"]
-    if spec.get("name") != "darts":
-        raise UserError(f"the checkpoint holds a {spec.get('name')!r} network; this version builds only 'darts'")
-    genotype = Genotype.from_dict(spec["genotype"], where="checkpoint genotype")
-    model = FinalNetwork(genotype, **spec["args"])
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval()
