@@ -23,6 +23,7 @@ setup(
         "tqdm>=4.64",
         "tyro>=1.0",  # ConstructorRegistry passed as tyro.cli(registry=...)
         "typeguard>=4.0",  # check_type(collection_check_strategy=...)
+        "captum>=0.8",  # LayerGradCam for explain (numpy 2 support)
     ],
     extras_require={"test": ["pytest>=7.0"]},
 )

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from .errors import Diverged
 from .metrics import auc
+from .models import penultimate
 
 
 def defect_scores(logits: torch.Tensor) -> np.ndarray:
@@ -85,3 +86,20 @@ def predict(model: torch.nn.Module, batches, epoch: int | None = None) -> tuple[
     if n_known and epoch is not None:
         check_loss(loss, "validation loss", epoch)
     return loss, scores, labels
+
+
+
+@torch.no_grad()
+def features(model: torch.nn.Module, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(penultimate features (N, D), defect scores, labels) of a model over (x, y) batches, in eval mode: what
+    t-SNE and the classifiers on deep features read (models.penultimate says which features)."""
+    was_training = model.training
+    model.eval()
+    feats, scores, labels = [], [], []
+    for x, y in batches:
+        f, logits = penultimate(model, x)
+        feats.append(f.float().cpu().numpy())
+        scores.append(defect_scores(logits))
+        labels.append(y.cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(feats), np.concatenate(scores), np.concatenate(labels)

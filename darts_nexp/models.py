@@ -218,16 +218,17 @@ def head_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for h in heads for p in h.parameters()]
 
 
-def penultimate(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """(B, D) features: the input of the classifier (average-pooled where it is a feature map)."""
+def penultimate(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """((B, D) features, (B, num_classes) logits) of one forward pass. The features are the input of the
+    classifier, average-pooled where that is a feature map (squeezenet's)."""
     seen = []
     hook = model.classifier.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
     try:
-        model(x)
+        logits = model(x)
     finally:
         hook.remove()
     feats = seen[-1]
-    return feats.mean(dim=(2, 3)) if feats.dim() == 4 else feats.flatten(1)
+    return (feats.mean(dim=(2, 3)) if feats.dim() == 4 else feats.flatten(1)), logits
 
 
 def cam_layer(model: nn.Module, image_size: tuple[int, int], in_chans: int) -> tuple[str, nn.Module]:

@@ -29,8 +29,9 @@ import yaml
 from .errors import Diverged, Interrupted, UserError
 
 FORMAT = 2
-KINDS = ("search", "train", "evaluate")
-COMMANDS = {"search": "python search.py", "train": "python train_final.py", "evaluate": "python -m darts_nexp.evaluate"}
+KINDS = ("search", "train", "evaluate", "ensemble")
+COMMANDS = {"search": "python search.py", "train": "python train_final.py", "evaluate": "python -m darts_nexp.evaluate",
+            "ensemble": "python -m darts_nexp.ensemble"}
 RESUMABLE = ("search", "train")
 
 RUN_JSON = "run.json"
@@ -45,6 +46,14 @@ METRICS = "metrics.json"
 PREDICTIONS = "predictions.csv"
 ROC = "roc.png"
 SUBMISSION = "submission.csv"
+# What the tools that study a training run write into it (python -m darts_nexp.explain / .features).
+EXPLAIN_DIR = "explain"
+GRADCAM = "gradcam.png"
+LOCALISATION = "localisation.json"
+TSNE = "tsne.png"
+FEATURES_DIR = "features"
+FEATURES = "features.json"
+ENSEMBLE = "ensemble.json"
 
 CHECKPOINT_KEYS = {
     "search": ("epoch", "model_args", "weights", "alphas", "weight_optimizer", "arch_optimizer", "scheduler",
@@ -52,6 +61,11 @@ CHECKPOINT_KEYS = {
     "last": ("epoch", "model", "state_dict", "data", "best_auc", "history", "optimizer", "scheduler", "scaler"),
     "best": ("epoch", "model", "state_dict", "data", "val_auc", "val", "threshold"),
 }
+
+
+def a_run(kind: str) -> str:
+    """"a search run", "an ensemble run": how messages name a kind of run."""
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} run"
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:
@@ -130,9 +144,9 @@ class Run:
         found = run_kind(path) if path.is_dir() else None
         if found == kind:
             how = f"continue it with --resume {path}, or " if kind in RESUMABLE else ""
-            raise UserError(f"{path} already holds a {kind} run; {how}pass a new --out")
+            raise UserError(f"{path} already holds {a_run(kind)}; {how}pass a new --out")
         if found is not None:
-            raise UserError(f"{path} holds a {found} run; {COMMANDS[kind]} does not write into it: pass a new --out")
+            raise UserError(f"{path} holds {a_run(found)}; {COMMANDS[kind]} does not write into it: pass a new --out")
         if path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
             raise UserError(f"{path} is not empty and holds no darts-nexp run; pass a new or empty folder to --out")
         try:
@@ -186,19 +200,24 @@ class Run:
             raise UserError(f"{e}; {hint}; {kept}, and no results were written from the diverged model") from None
 
 
-def saved_config(run_dir: str | Path, kind: str) -> dict:
-    """The config a run of `kind` saved, as a mapping, for `--resume`."""
+def read_config(run_dir: str | Path) -> dict:
+    """The config a run saved, as a mapping."""
     from .config import read_yaml
 
-    _resumable(Path(run_dir), kind, CONFIG)
     return read_yaml(Path(run_dir) / CONFIG)
+
+
+def saved_config(run_dir: str | Path, kind: str) -> dict:
+    """The config a run of `kind` saved, for `--resume`."""
+    _resumable(Path(run_dir), kind, CONFIG)
+    return read_config(run_dir)
 
 
 def _resumable(path: Path, kind: str, needs: str | None = None) -> None:
     """Refuse, with the command to use instead, a --resume of anything but a run of `kind` (holding `needs`)."""
     found = run_kind(path) if path.is_dir() else None
     if found is not None and found != kind:
-        raise UserError(f"--resume {path}: that folder holds a {found} run, not a {kind} run; continue it "
+        raise UserError(f"--resume {path}: that folder holds {a_run(found)}, not {a_run(kind)}; continue it "
                         f"with {COMMANDS[found]} --resume {path}")
     if found is None or (needs and not (path / needs).is_file()):
         raise UserError(f"--resume {path}: no {kind} run there; pass the folder of an earlier {COMMANDS[kind]} run")
@@ -256,7 +275,7 @@ def trained_checkpoint(path: str | Path) -> Path:
         return path
     kind = run_kind(path)
     if kind not in (None, "train"):
-        raise UserError(f"{path} holds a {kind} run, which has no trained network; pass the folder of a "
+        raise UserError(f"{path} holds {a_run(kind)}, which has no trained network; pass the folder of a "
                         f"{COMMANDS['train']} run")
     for name in (BEST, LAST):
         if (path / name).is_file():

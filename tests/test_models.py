@@ -29,7 +29,8 @@ def test_every_named_model_takes_gray_images_and_gives_two_logits(name):
     x = torch.randn(2, 1, 64, 64)
     with torch.no_grad():
         assert model(x).shape == (2, 2)
-        assert penultimate(model, x).shape == (2, model.classifier.in_features)
+        feats, logits = penultimate(model, x)
+        assert feats.shape == (2, model.classifier.in_features) and torch.equal(logits, model(x))
     layer, _ = cam_layer(model, (64, 64), 1)
     assert layer.startswith("net.")
     assert model.spec() == {"name": name, "args": {"num_classes": 2, "in_chans": 1}, "genotype": None}
@@ -44,7 +45,7 @@ def test_grayscale_first_conv_answers_as_the_rgb_model_does_to_a_gray_image():
     x = torch.randn(2, 1, 48, 48)
     with torch.no_grad():
         expected = penultimate_of_torchvision(rgb, x.expand(-1, 3, -1, -1))
-        assert torch.allclose(penultimate(gray, x), expected, atol=1e-5)
+        assert torch.allclose(penultimate(gray, x)[0], expected, atol=1e-5)
     assert gray.classifier.out_features == 2
 
 

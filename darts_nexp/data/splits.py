@@ -74,20 +74,29 @@ def _labelled_train(cfg: DataConfig):
     return ds, train
 
 
+def saved_ids(run_dir: Path) -> dict[str, list[str]] | None:
+    """The image ids of each split that the run's splits.json lists (None when it has none, or is unreadable)."""
+    try:
+        ids = json.loads((Path(run_dir) / SPLITS).read_text(encoding="utf-8")).get("ids")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return ids if isinstance(ids, dict) else None
+
+
+def check_splits(run_dir: Path, splits: SearchSplits | TrainSplits, hint: str) -> None:
+    """Refuse images that differ from those the run's splits.json lists; `hint` says what to do instead."""
+    before = saved_ids(run_dir)
+    if before is not None and before != {k: s.ids for k, s in splits.record()[0].items()}:
+        raise UserError(f"the images differ from those of the run {run_dir} (its {SPLITS}); {hint}")
+
+
 def save_splits(run_dir: Path, seed: int, splits: SearchSplits | TrainSplits) -> None:
     """Write splits.json into the run directory; a resumed run must find the very images it started with."""
     parts, info = splits.record()
     path = Path(run_dir) / SPLITS
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_splits(run_dir, splits, "a resumed run needs the same data: restore it, or start a new run")
     ids = {k: s.ids for k, s in parts.items()}
-    if path.is_file():
-        try:
-            before = json.loads(path.read_text(encoding="utf-8")).get("ids")
-        except (OSError, ValueError, AttributeError):
-            before = None
-        if before is not None and before != ids:
-            raise UserError(f"the images differ from those this run started with ({path}); a resumed run needs the "
-                            f"same data: restore it, or start a new run")
     body = {"seed": seed, **info, "counts": {k: len(s) for k, s in parts.items()}, "ids": ids}
     write_atomic(path, json.dumps(body, indent=1))
 

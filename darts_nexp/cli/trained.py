@@ -1,0 +1,59 @@
+"""A finished training run as the tools that study it (explain, features, ensemble) see it: its config, its best
+network, and the very train / val / test images it was trained and scored on."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..config import from_dict
+from ..data import Batches, TrainSplits, check_splits, train_splits
+from ..errors import UserError
+from ..models import load_model
+from ..runs import BEST, COMMANDS, CONFIG, a_run, load_checkpoint, read_config, run_kind
+from .train import TrainConfig
+
+
+@dataclass
+class TrainedRun:
+    path: Path
+    cfg: TrainConfig
+    checkpoint: dict  # best.pt
+    model: torch.nn.Module  # the best network, on `device`, in eval mode
+    splits: TrainSplits
+    device: torch.device
+
+    def batches(self, images, batch_size: int) -> Batches:
+        return Batches(images, batch_size, self.device, shuffle=False, seed=self.cfg.seed)
+
+
+def check_trained(run_dir: str | Path, command: str) -> Path:
+    """The folder of a training run with a best checkpoint; anything else is refused naming what `command` needs."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise UserError(f"{path} is not a folder; {command} takes the run directory of a {COMMANDS['train']} run")
+    kind = run_kind(path)
+    if kind != "train":
+        what = f"holds {a_run(kind)}" if kind else "holds no darts-nexp run"
+        raise UserError(f"{path} {what}; {command} takes the run directory of a {COMMANDS['train']} run")
+    if not (path / BEST).is_file() or not (path / CONFIG).is_file():
+        missing = BEST if not (path / BEST).is_file() else CONFIG
+        raise UserError(f"{path} has no {missing}: the run has not finished an epoch; train it further with "
+                        f"{COMMANDS['train']} --resume {path}")
+    return path
+
+
+def open_trained(run_dir: str | Path, command: str, device: torch.device, data_dir: Optional[str] = None
+                 ) -> TrainedRun:
+    """Load the run's config, best network and splits. `data_dir` points at the data when it has moved; data that
+    is not what the run was trained on is refused."""
+    path = check_trained(run_dir, command)
+    cfg = from_dict(TrainConfig, read_config(path), where=str(path / CONFIG))
+    if data_dir is not None:
+        cfg.data.data_dir = data_dir
+    splits = train_splits(cfg.data, cfg.seed)
+    check_splits(path, splits, "pass the data it was trained on with --data-dir")
+    checkpoint = load_checkpoint(path / BEST, ("best",), hint=f"train it again with {COMMANDS['train']}")
+    return TrainedRun(path, cfg, checkpoint, load_model(checkpoint).to(device), splits, device)
