@@ -61,12 +61,12 @@ class TorchvisionNet(nn.Module):
         super().__init__()
         check_model_name(name)
         self.name, self.model_args = name, {"num_classes": num_classes, "in_chans": in_chans}
-        kwargs = {"aux_logits": False, "init_weights": True} if name in ("inception_v3", "googlenet") else {}
+        kwargs = {}
+        if name in ("inception_v3", "googlenet"):  # their ImageNet weights include the auxiliary classifiers
+            kwargs = {"aux_logits": pretrained != "none", "init_weights": pretrained == "none"}
         self.net = torchvision.models.get_model(name, weights=None, **kwargs)
         if pretrained != "none":
             _load_imagenet_state(self.net, name, pretrained)
-        if getattr(self.net, "transform_input", False):  # an RGB-only re-normalisation of inception/googlenet
-            self.net.transform_input = False
         self.stem_name = _adapt_first_conv(self.net, in_chans)
         self.head_name = _replace_head(self.net, num_classes)
 

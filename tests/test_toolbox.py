@@ -185,3 +185,17 @@ def test_the_tools_on_a_plain_two_folder_layout_without_boxes(tmp_path, capsys):
     assert set(features.main([str(a), "--classifier", "lda,lr"])["classifiers"]) == {"network", "lda", "lr"}
     out = ensemble.main([str(a), str(b), "--out", str(tmp_path / "ens")])["out"]
     assert len((out / "submission.csv").read_text().splitlines()) == 1 + 4  # the unlabelled test folder, combined
+
+
+def test_boxes_of_unknown_images_are_counted_skipped_and_warned_about(tmp_path, caplog):
+    from darts_nexp.data import load_dataset
+    from test_data_util import config
+
+    root = make_layout(tmp_path / "plain", n_test=0)
+    (root / "defect_area.csv").write_text("id,x_1,y_1,x_2,y_2\nd0,4,4,20,18\nghost,1,1,2,2\nghost2,1,1,2,2\n")
+    with caplog.at_level("WARNING"):
+        ds = load_dataset(config(root))
+    assert "2 of 3 boxes" in caplog.text and "ghost" in caplog.text
+    boxes = dict(zip(ds.train.ids, ds.train.boxes.tolist()))
+    assert boxes["d0"] == pytest.approx([4 * 16 / 36, 4 * 16 / 40, 20 * 16 / 36, 18 * 16 / 40])
+    assert np.isnan(boxes["d1"][0])
