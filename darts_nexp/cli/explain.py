@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal, Optional
-
 import numpy as np
 import torch
-import tyro
 from tqdm import tqdm
 
 from ..config import parse_command
@@ -30,30 +27,18 @@ from ..models import cam_layer
 from ..plots import plot_embedding, plot_saliency
 from ..runs import EXPLAIN_DIR, GRADCAM, LOCALISATION, TSNE, write_atomic
 from ..runtime import start_runtime
-from .trained import TrainedRun, open_trained
+from .trained import StudyConfig, TrainedRun, open_trained
 
 COMMAND = "python -m darts_nexp.explain"
 
 
 @dataclass
-class ExplainConfig:
+class ExplainConfig(StudyConfig):
     """Settings of `python -m darts_nexp.explain` (docs/explain.md)."""
-    run_dir: tyro.conf.Positional[Optional[str]] = None
-    """the run directory of a train_final.py run"""
     images: int = 6
     """test images of each class in gradcam.png"""
     tsne_images: int = 1000
     """test images in tsne.png (a stratified sample when there are more)"""
-    data_dir: Optional[str] = None
-    """where the run's data is now, when it has moved"""
-    batch_size: int = 32
-    """images per batch"""
-    seed: int = 0
-    """seeds the t-SNE sample and layout"""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """auto (CUDA when present), cpu or cuda"""
-    threads: Optional[int] = None
-    """CPU threads of torch (default: one per CPU this process may use)"""
     progress: bool = True
     """show a progress bar"""
 
@@ -146,8 +131,6 @@ def tsne(run: TrainedRun, cfg: ExplainConfig, path) -> int:
 
 def run(cfg: ExplainConfig) -> dict:
     """Write gradcam.png, localisation.json (when the data has boxes) and tsne.png; returns what was written."""
-    if cfg.run_dir is None:
-        raise UserError(f"no run given; pass the run directory of a train_final.py run: {COMMAND} RUN_DIR")
     device = start_runtime(cfg.device, cfg.threads)
     trained = open_trained(cfg.run_dir, COMMAND, device, cfg.data_dir)
     out = trained.path / EXPLAIN_DIR

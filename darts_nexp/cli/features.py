@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Literal, Optional
 
 import numpy as np
 import torch
-import tyro
 
 from ..config import parse_command
 from ..errors import UserError, cli_entry
@@ -24,7 +22,7 @@ from ..loops import features
 from ..metrics import auc
 from ..runs import FEATURES, FEATURES_DIR, write_atomic
 from ..runtime import start_runtime
-from .trained import open_trained
+from .trained import StudyConfig, open_trained
 
 COMMAND = "python -m darts_nexp.features"
 CLASSIFIERS = ("lda", "rf", "lr", "svm")
@@ -52,24 +50,12 @@ def defect_score(clf, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class FeaturesConfig:
+class FeaturesConfig(StudyConfig):
     """Settings of `python -m darts_nexp.features` (docs/explain.md)."""
-    run_dir: tyro.conf.Positional[Optional[str]] = None
-    """the run directory of a train_final.py run"""
     classifier: str = ",".join(CLASSIFIERS)
     """comma-separated classifiers: lda, rf (random forest), lr (logistic regression), svm (RBF kernel)"""
     max_train: int = 10000
     """training images the classifiers are fitted on at most (a stratified sample): an SVM grows as n squared"""
-    data_dir: Optional[str] = None
-    """where the run's data is now, when it has moved"""
-    batch_size: int = 64
-    """images per batch"""
-    seed: int = 0
-    """seeds the sample and the classifiers"""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """auto (CUDA when present), cpu or cuda"""
-    threads: Optional[int] = None
-    """CPU threads of torch and the random forest (default: one per CPU this process may use)"""
 
     def names(self) -> list[str]:
         return [n.strip() for n in self.classifier.split(",") if n.strip()]
@@ -96,8 +82,6 @@ def sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 def run(cfg: FeaturesConfig) -> dict:
     from sklearn.preprocessing import StandardScaler
 
-    if cfg.run_dir is None:
-        raise UserError(f"no run given; pass the run directory of a train_final.py run: {COMMAND} RUN_DIR")
     device = start_runtime(cfg.device, cfg.threads)
     trained = open_trained(cfg.run_dir, COMMAND, device, cfg.data_dir)
     splits = trained.splits

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
+import tyro
 
 from ..config import from_dict
 from ..data import Batches, TrainSplits, check_splits, train_splits
@@ -14,6 +15,23 @@ from ..errors import UserError
 from ..models import load_model
 from ..runs import BEST, COMMANDS, CONFIG, a_run, load_checkpoint, read_config, run_kind
 from .train import TrainConfig
+
+
+@dataclass
+class StudyConfig:
+    """The settings every tool that studies a trained run shares (explain, features)."""
+    run_dir: tyro.conf.Positional[Optional[str]] = None
+    """the run directory of a train_final.py run"""
+    data_dir: Optional[str] = None
+    """where the run's data is now, when it has moved"""
+    batch_size: int = 64
+    """images per batch"""
+    seed: int = 0
+    """seeds the random samples of images, t-SNE and the classifiers"""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto (CUDA when present), cpu or cuda"""
+    threads: Optional[int] = None
+    """CPU threads of torch (default: one per CPU this process may use)"""
 
 
 @dataclass
@@ -45,10 +63,12 @@ def check_trained(run_dir: str | Path, command: str) -> Path:
     return path
 
 
-def open_trained(run_dir: str | Path, command: str, device: torch.device, data_dir: Optional[str] = None
+def open_trained(run_dir: str | Path | None, command: str, device: torch.device, data_dir: Optional[str] = None
                  ) -> TrainedRun:
     """Load the run's config, best network and splits. `data_dir` points at the data when it has moved; data that
     is not what the run was trained on is refused."""
+    if run_dir is None:
+        raise UserError(f"no run given; pass the run directory of a {COMMANDS['train']} run: {command} RUN_DIR")
     path = check_trained(run_dir, command)
     cfg = from_dict(TrainConfig, read_config(path), where=str(path / CONFIG))
     if data_dir is not None:
