@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .distributed import SINGLE, Ranks
 from .errors import Diverged
 from .metrics import auc
 from .models import penultimate
@@ -57,12 +58,14 @@ def fit_epoch(batches, step, epoch: int, desc: str, progress: bool = True) -> di
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, batches, epoch: int | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+def predict(model: torch.nn.Module, batches, epoch: int | None = None, ranks: Ranks = SINGLE
+            ) -> tuple[float, np.ndarray, np.ndarray]:
     """(mean cross-entropy, defect scores, labels) of a model over an iterable of (x, y) batches, in eval mode.
 
     Batches with unknown labels (-1) still get scores; they are left out of the loss. Raises Diverged when the model
     gives scores that are not numbers (a diverged network), so that no metric is ever computed from them; `epoch`,
-    when given, is named in that message.
+    when given, is named in that message. Under torchrun, `batches` holds this rank's share (`ranks.shard`) and the
+    result is the whole set's, on every rank.
     """
     was_training = model.training
     model.eval()
@@ -77,12 +80,14 @@ def predict(model: torch.nn.Module, batches, epoch: int | None = None) -> tuple[
     model.train(was_training)
     scores = np.concatenate(scores) if scores else np.zeros(0, np.float64)
     labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+    scores, labels = ranks.gather((scores, labels))
+    [loss_sum] = ranks.sum([sum(losses)])
     if not np.isfinite(scores).all():
         when = f" after epoch {epoch}" if epoch is not None else ""
         raise Diverged(f"the network gives non-finite scores{when} for {int((~np.isfinite(scores)).sum())} of "
                        f"{len(scores)} images: its weights diverged")
     n_known = int((labels >= 0).sum())
-    loss = sum(losses) / n_known if n_known else math.nan
+    loss = loss_sum / n_known if n_known else math.nan
     if n_known and epoch is not None:
         check_loss(loss, "validation loss", epoch)
     return loss, scores, labels

@@ -120,10 +120,13 @@ def run_kind(path: Path) -> str | None:
 
 
 class Run:
-    """A run directory of one kind. `Run.open` creates or reopens one; `file(name)` gives the path of its files."""
+    """A run directory of one kind. `Run.open` creates or reopens one; `file(name)` gives the path of its files.
 
-    def __init__(self, path: Path, kind: str):
-        self.path, self.kind = Path(path), kind
+    Under torchrun every rank holds the Run, and only rank 0's `writes`: the others' writing methods do nothing.
+    """
+
+    def __init__(self, path: Path, kind: str, writes: bool = True):
+        self.path, self.kind, self.writes = Path(path), kind, writes
 
     def __str__(self) -> str:
         return str(self.path)
@@ -162,6 +165,8 @@ class Run:
         return self.path / name
 
     def _mark(self, status: str) -> None:
+        if not self.writes:
+            return
         info = _read_json(self.file(RUN_JSON)) if self.file(RUN_JSON).is_file() else {"kind": self.kind}
         info.update(format=FORMAT, status=status, **({"finished": _now()} if status == "finished" else {}))
         write_atomic(self.file(RUN_JSON), json.dumps(info, indent=1) + "\n")
@@ -176,12 +181,18 @@ class Run:
     def save_config(self, cfg) -> Path:
         from .config import dump_yaml
 
-        return write_atomic(self.file(CONFIG), dump_yaml(cfg))
+        return self.write(CONFIG, dump_yaml(cfg))
+
+    def write(self, name: str, data: str | bytes) -> Path:
+        """Write one file of the run, atomically."""
+        return write_atomic(self.file(name), data) if self.writes else self.file(name)
 
     def save_checkpoint(self, name: str, role: str, state: dict) -> Path:
         """Save `state` (every key of CHECKPOINT_KEYS[role]) as `name`, atomically."""
         missing = set(CHECKPOINT_KEYS[role]) - set(state)
         assert not missing, f"a {role} checkpoint needs {sorted(missing)}"
+        if not self.writes:
+            return self.file(name)
         data = io.BytesIO()
         torch.save({"format": FORMAT, "role": role, **state}, data)
         return write_atomic(self.file(name), data.getvalue())

@@ -38,8 +38,9 @@ def usable_cpus() -> int:
 
 
 def set_threads(threads: int | None) -> int:
-    """torch's CPU threads: `threads`, or one per usable CPU; more threads than CPUs only queue behind each other."""
-    n = threads or usable_cpus()
+    """torch's CPU threads: `threads`, or one per usable CPU (shared among torchrun's processes on this node); more
+    threads than CPUs only queue behind each other."""
+    n = threads or max(1, usable_cpus() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(n)
     return n
 

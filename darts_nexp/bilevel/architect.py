@@ -20,11 +20,17 @@ beta-DARTS (Ye et al., CVPR 2022) adds  lambda * mean over edges of logsumexp(al
 Unlike the reference code, no model is ever copied: the virtual step and the two perturbations are applied in
 place to the live weights, which are saved once and restored bit for bit afterwards (BatchNorm statistics too), and
 the finite-difference passes ask autograd for alpha gradients only, so no weight gradient is computed there.
+
+Under torchrun every gradient above is averaged over the ranks as soon as it is computed (`ranks.mean_`): the
+training gradient of the virtual step, the validation gradients (d_alpha and v), and g+ and g-. Each rank then
+holds the gradient of the whole global batch, and the same w', eps and alpha step.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from ..distributed import SINGLE, Ranks
 
 
 class Architect:
@@ -34,10 +40,11 @@ class Architect:
     """
 
     def __init__(self, model: torch.nn.Module, order: str = "second", lr: float = 3e-4,
-                 betas: tuple[float, float] = (0.5, 0.999), weight_decay: float = 1e-3, loss_fn=F.cross_entropy):
+                 betas: tuple[float, float] = (0.5, 0.999), weight_decay: float = 1e-3, loss_fn=F.cross_entropy,
+                 ranks: Ranks = SINGLE):
         if order not in ("first", "second"):
             raise ValueError(f"unknown order {order!r}; valid orders are first, second")
-        self.model, self.order, self.loss_fn = model, order, loss_fn
+        self.model, self.order, self.loss_fn, self.ranks = model, order, loss_fn, ranks
         self.optimizer = torch.optim.Adam(model.alphas(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
         self.beta_decay = 0.0  # the beta-DARTS lambda of the current epoch
 
@@ -79,9 +86,12 @@ class Architect:
                                         materialize_grads=True))
 
     def _loss_and_grad(self, batch, wrt):
+        """(this rank's loss, the gradient averaged over the ranks)."""
         x, y = batch
         loss = self.loss_fn(self.model(x), y)
-        return loss.item(), torch.autograd.grad(loss, wrt, allow_unused=True, materialize_grads=True)
+        grads = torch.autograd.grad(loss, wrt, allow_unused=True, materialize_grads=True)
+        self.ranks.mean_(grads)
+        return loss.item(), grads
 
     def unrolled_grad(self, train_batch, val_batch, eta: float, weight_optimizer: torch.optim.SGD):
         """(L_val(w'), second-order gradient of every alpha), with the weights restored exactly afterwards."""

@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..distributed import SINGLE, Ranks
 from ..loops import fit_epoch
 from .architect import Architect
 
@@ -17,7 +18,8 @@ def _endless(batches):
         yield from batches
 
 
-def weight_step(model, batch, optimizer: torch.optim.Optimizer, grad_clip: float) -> tuple[float, torch.Tensor]:
+def weight_step(model, batch, optimizer: torch.optim.Optimizer, grad_clip: float, ranks: Ranks = SINGLE
+                ) -> tuple[float, torch.Tensor]:
     """One SGD step on the weights only (the alphas get no gradient here); returns (loss, logits)."""
     x, y = batch
     weights = model.weights()
@@ -25,6 +27,7 @@ def weight_step(model, batch, optimizer: torch.optim.Optimizer, grad_clip: float
     logits = model(x)
     loss = F.cross_entropy(logits, y)
     torch.autograd.backward(loss, inputs=weights)
+    ranks.mean_([w.grad for w in weights])
     torch.nn.utils.clip_grad_norm_(weights, grad_clip)
     optimizer.step()
     return loss.item(), logits.detach()
@@ -46,7 +49,7 @@ def search_epoch(model, architect: Architect, weight_optimizer: torch.optim.Opti
         losses = {}
         if arch_steps:
             losses["arch_loss"] = architect.step(batch, next(arch_iter), eta, weight_optimizer)
-        loss, logits = weight_step(model, batch, weight_optimizer, grad_clip)
+        loss, logits = weight_step(model, batch, weight_optimizer, grad_clip, architect.ranks)
         return {"train_loss": loss, **losses}, logits
 
     return {"arch_loss": math.nan, **fit_epoch(weight_batches, step, epoch, desc, progress)}

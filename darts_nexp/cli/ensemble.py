@@ -27,7 +27,7 @@ from ..data import saved_ids
 from ..errors import UserError, cli_entry, read_user_text
 from ..final.report import write_report, write_submission
 from ..metrics import auc, choose_threshold
-from ..runs import BEST, ENSEMBLE, PREDICTIONS, SUBMISSION, Run, load_checkpoint, run_info, write_atomic
+from ..runs import BEST, ENSEMBLE, PREDICTIONS, SUBMISSION, Run, load_checkpoint, run_info
 from .trained import check_trained
 
 COMMAND = "python -m darts_nexp.ensemble"
@@ -159,7 +159,7 @@ def run(cfg: EnsembleConfig) -> dict:
         "val_auc_equal_weights": auc(labels, combine([m.val for m in members], np.full(k, 1 / k), cfg.combine)),
         "val_auc": info["val_auc"], "test_auc": metrics["auc"],
     }
-    files.append(write_atomic(out.file(ENSEMBLE), json.dumps(summary, indent=1) + "\n"))
+    files.append(out.write(ENSEMBLE, json.dumps(summary, indent=1) + "\n"))
     out.finish()
     print(f"ensemble of {k} runs ({cfg.combine} of scores, {cfg.weights} weights):")
     for m in summary["members"]:

@@ -17,6 +17,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from .. import distributed
 from ..bilevel import Architect, search_epoch
 from ..config import check_optimiser, parse_command
 from ..data import Batches, DataConfig, save_splits, search_splits
@@ -24,7 +25,7 @@ from ..errors import Diverged, UserError, cli_entry
 from ..loops import predict
 from ..metrics import auc
 from ..render import INSTALL_HINT, render_genotype
-from ..runs import CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint, write_atomic
+from ..runs import CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint
 from ..runtime import seed_epoch, start_runtime, tensorboard_writer
 from ..space import Genotype
 from ..supernet import SearchNetwork
@@ -136,33 +137,47 @@ class SearchResult:
     seconds: float
 
 
-def build(cfg: SearchConfig, device: torch.device):
+def build(cfg: SearchConfig, device: torch.device, ranks: distributed.Ranks = distributed.SINGLE):
     """The supernet and its three optimisation objects, as a run starts them."""
     model = SearchNetwork(num_classes=2, in_chans=cfg.data.channels, init_channels=cfg.init_channels,
                           layers=cfg.layers, nodes=cfg.nodes, stem=cfg.stem, stem_multiplier=cfg.stem_multiplier,
                           partial_channels=cfg.partial_channels, edge_norm=cfg.edge_norm).to(device)
     weight_opt = torch.optim.SGD(model.weights(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, cfg.epochs, eta_min=cfg.lr_min)
-    architect = Architect(model, cfg.order, cfg.arch_lr, tuple(cfg.arch_betas), cfg.arch_weight_decay)
+    architect = Architect(model, cfg.order, cfg.arch_lr, tuple(cfg.arch_betas), cfg.arch_weight_decay,
+                          ranks=ranks)
     return model, weight_opt, scheduler, architect
 
 
 def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
-    """Search, or continue the search in cfg.out when `resume`; returns the final genotype and where it went."""
+    """Search, or continue the search in cfg.out when `resume`; returns the final genotype and where it went.
+    Under torchrun each rank runs this (distributed.py)."""
     start = time.time()
-    device = start_runtime(cfg.device, cfg.threads)
+    ranks, device = distributed.start(start_runtime(cfg.device, cfg.threads))
+    try:
+        return _search(cfg, resume, ranks, device, start)
+    finally:
+        ranks.close()
+
+
+def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: torch.device, start: float
+            ) -> SearchResult:
     print(resolve_input(cfg))
     cfg.validate()
-    splits = search_splits(cfg.data, cfg.seed)  # bad data is refused before any folder is made
-    run_dir = Run.open(cfg.out, "search", resume)
+    # Bad data is refused before any folder is made; rank 0 builds the image cache that the others then read.
+    splits = ranks.main_first(lambda: search_splits(cfg.data, cfg.seed))
+    weight_half, arch_half = splits
+    distributed.check_batches(ranks, min(len(weight_half), len(arch_half)), cfg.batch_size, "weight- and arch-half")
+    run_dir = ranks.from_main(Run.open(cfg.out, "search", resume) if ranks.is_main else None)
+    run_dir.writes = ranks.is_main
     cfg.out = str(run_dir.path)
-    save_splits(run_dir.path, cfg.seed, splits)  # first: a resume on changed data is refused before any write
+    if ranks.is_main:
+        save_splits(run_dir.path, cfg.seed, splits)  # first: a resume on changed data is refused before any write
     if resume:
         run_dir.begin()
     run_dir.save_config(cfg)
-    weight_half, arch_half = splits
     torch.manual_seed(cfg.seed)
-    model, weight_opt, scheduler, architect = build(cfg, device)
+    model, weight_opt, scheduler, architect = build(cfg, device, ranks)
     start_epoch, history = 0, []
     if resume and run_dir.file(SEARCH_CHECKPOINT).is_file():
         state = load_checkpoint(run_dir.file(SEARCH_CHECKPOINT), ("search",))
@@ -172,11 +187,14 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, history = state["epoch"] + 1, state["history"]
         print(f"resuming {run_dir} after epoch {start_epoch} of {cfg.epochs}")
+    ranks.copy_from_main_(model)
     # Both halves train in the search (weights on one, alphas on the other); validation scores the alpha half.
-    weight_batches = Batches(weight_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed, augment=cfg.data.augment)
-    arch_batches = Batches(arch_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed + 1, augment=cfg.data.augment)
-    val_batches = Batches(arch_half, cfg.batch_size, device, shuffle=False, seed=cfg.seed)
-    writer = tensorboard_writer(run_dir.path)
+    weight_batches = Batches(weight_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed, augment=cfg.data.augment,
+                             ranks=ranks)
+    arch_batches = Batches(arch_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed + 1, augment=cfg.data.augment,
+                           ranks=ranks)
+    val_batches = Batches(ranks.shard(arch_half), cfg.batch_size, device, shuffle=False, seed=cfg.seed)
+    writer = tensorboard_writer(run_dir.path) if ranks.is_main else None
     hint = (f"start a new search with a lower weight learning rate (--lr, now {cfg.lr:g}) or alpha learning rate "
             f"(--arch-lr, now {cfg.arch_lr:g})")
     with run_dir.guard(SEARCH_CHECKPOINT, hint):
@@ -191,28 +209,33 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
             warmup = epoch < cfg.warmup_epochs
             stats = search_epoch(model, architect, weight_opt, weight_batches, arch_batches, eta=lr, epoch=epoch + 1,
                                  grad_clip=cfg.grad_clip, desc=f"epoch {epoch + 1}/{cfg.epochs}"
-                                 + (" (warm-up)" if warmup else ""), progress=cfg.progress, arch_steps=not warmup)
+                                 + (" (warm-up)" if warmup else ""), progress=cfg.progress and ranks.is_main,
+                                 arch_steps=not warmup)
             scheduler.step()
             if not all(torch.isfinite(a).all() for a in model.alphas()):
                 raise Diverged(f"the architecture weights (alphas) became non-finite in epoch {epoch + 1}")
-            val_loss, scores, labels = predict(model, val_batches, epoch + 1)
+            ranks.mean_buffers_(model)
+            val_loss, scores, labels = predict(model, val_batches, epoch + 1, ranks)
             stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=auc(labels, scores))
             genotype = model.genotype()
+            ranks.agree(genotype.to_dict(), f"genotype after epoch {epoch + 1}")
             stats["normal_skips"] = genotype.normal_skips  # the collapse report
             history.append({**{k: float(v) for k, v in stats.items() if k not in ("epoch", "normal_skips")},
                             "epoch": epoch + 1, "normal_skips": stats["normal_skips"],
                             "genotype": genotype.to_dict()})
-            log_epoch(writer, model, stats, genotype, architect)
+            if writer is not None:
+                log_epoch(writer, model, stats, genotype, architect)
             run_dir.save_checkpoint(SEARCH_CHECKPOINT, "search", {
                 "epoch": epoch, "model_args": model.model_args, "weights": model.weight_state(),
                 "alphas": model.arch_state(), "weight_optimizer": weight_opt.state_dict(),
                 "arch_optimizer": architect.optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "history": history})
-            write_atomic(run_dir.file(HISTORY), yaml.safe_dump(history, sort_keys=False, default_flow_style=None))
+            run_dir.write(HISTORY, yaml.safe_dump(history, sort_keys=False, default_flow_style=None))
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} auc "
                        f"{stats['train_auc']:.4f} | val loss {val_loss:.4f} auc {stats['val_auc']:.4f} | lr {lr:.5f} | "
                        f"normal-cell skips {stats['normal_skips']}")
-    writer.close()
+    if writer is not None:
+        writer.close()
     return _finish(cfg, run_dir, model, history, time.time() - start)
 
 
@@ -221,6 +244,8 @@ def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list
     meta = {"dataset": cfg.data.dataset, "order": cfg.order, "epochs": len(history), "seed": cfg.seed,
             "run_dir": str(run_dir.path), "max_skips": cfg.max_skips}
     genotype = model.genotype(name=f"search-{cfg.data.dataset}", meta=meta, max_skips=cfg.max_skips)
+    if not run_dir.writes:  # another rank than 0: rank 0 writes the results
+        return SearchResult(run_dir.path, genotype, cfg.genotype_path(), model.arch_state(), history, seconds)
     genotype.save(run_dir.file(GENOTYPE))
     export = cfg.genotype_path()
     try:

@@ -26,6 +26,7 @@ from typing import Literal, Optional
 import torch
 from tqdm import tqdm
 
+from .. import distributed
 from ..config import check_optimiser, parse_command, to_dict
 from ..data import Batches, DataConfig, save_splits, train_splits
 from ..data.config import AUTO_SIZE
@@ -233,29 +234,41 @@ class TrainResult:
 
 
 def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
-    """Train (or continue the run in cfg.out when `resume`), then score the best checkpoint on the test split."""
+    """Train (or continue the run in cfg.out when `resume`), then score the best checkpoint on the test split.
+    Under torchrun each rank runs this (distributed.py); rank 0 alone scores the test split."""
     start = time.time()
     if cfg.num_classes != 2:
         raise UserError(f"training needs --num-classes 2 (good and defect), got {cfg.num_classes}; other counts "
                         f"are for --summary only")
-    device = start_runtime(cfg.device, cfg.threads)
+    ranks, device = distributed.start(start_runtime(cfg.device, cfg.threads))
+    try:
+        return _train(cfg, resume, ranks, device, start)
+    finally:
+        ranks.close()
+
+
+def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: torch.device, start: float
+           ) -> TrainResult:
     print(resolve_input(cfg))
     # Bad input (data, genotype, pretrained weights, an image size the model cannot take) is refused before any
-    # folder is made.
-    splits = train_splits(cfg.data, cfg.seed)
+    # folder is made; rank 0 builds the image cache that the others then read.
+    splits = ranks.main_first(lambda: train_splits(cfg.data, cfg.seed))
+    distributed.check_batches(ranks, len(splits.train), cfg.batch_size, "training")
     model = None if resume else build_model(cfg, load_genotype(cfg))
     size = None if resume else size_of(cfg, model, cfg.data.image_size)
-    run_dir = Run.open(cfg.out, "train", resume)
+    run_dir = ranks.from_main(Run.open(cfg.out, "train", resume) if ranks.is_main else None)
+    run_dir.writes = ranks.is_main
     cfg.out = str(run_dir.path)
     state = load_checkpoint(run_dir.file(LAST), ("last",)) if resume and run_dir.file(LAST).is_file() else None
     if resume:  # the architecture comes from the checkpoint, whatever the genotype file holds now
         model = load_model(state) if state is not None else build_model(cfg, load_genotype(cfg))
         size = size_of(cfg, model, cfg.data.image_size)
-    save_splits(run_dir.path, cfg.seed, splits)  # first: a resume on changed data is refused before any write
+    if ranks.is_main:
+        save_splits(run_dir.path, cfg.seed, splits)  # first: a resume on changed data is refused before any write
     if resume:
         run_dir.begin()
     run_dir.save_config(cfg)
-    if cfg.model == DARTS:
+    if cfg.model == DARTS and ranks.is_main:
         model.genotype.save(run_dir.file(GENOTYPE))
     print(f"{describe(cfg, getattr(model, 'genotype', None))}: {size['params'] / 1e6:.2f}M parameters, "
           f"{size['multiply_adds'] / 1e6:.0f}M multiply-adds per image")
@@ -274,15 +287,16 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             amp.scaler.load_state_dict(state["scaler"])
         start_epoch, best_auc, history = state["epoch"] + 1, state["best_auc"], state["history"]
         print(f"resuming {run_dir} after epoch {start_epoch} of {cfg.epochs}")
+    ranks.copy_from_main_(model)
 
     criterion = Criterion(cfg.loss, cfg.label_smoothing, class_weights(splits.train.labels, 2, cfg.class_weights),
                           cfg.focal_gamma)
     # Batch statistics of a single leftover image are meaningless, so a last partial batch is dropped.
     train_batches = Batches(splits.train, cfg.batch_size, device, shuffle=True, seed=cfg.seed,
-                            augment=cfg.data.augment, drop_last=len(splits.train) > cfg.batch_size)
-    val_batches = Batches(splits.val, cfg.batch_size, device, shuffle=False, seed=cfg.seed)
+                            augment=cfg.data.augment, drop_last=len(splits.train) > cfg.batch_size, ranks=ranks)
+    val_batches = Batches(ranks.shard(splits.val), cfg.batch_size, device, shuffle=False, seed=cfg.seed)
     common = {"model": model.spec(), "data": to_dict(cfg.data)}
-    writer = tensorboard_writer(run_dir.path)
+    writer = tensorboard_writer(run_dir.path) if ranks.is_main else None
     with run_dir.guard(LAST, f"start a new run with a lower learning rate (--lr, now {cfg.lr:g})"):
         for epoch in range(start_epoch, cfg.epochs):
             seed_epoch(cfg.seed, epoch)
@@ -293,15 +307,18 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                 freeze_backbone(model, frozen=epoch < cfg.freeze_epochs)
             lr = scheduler.get_last_lr()[0]
             stats = train_epoch(model, train_batches, optimizer, criterion, cfg.auxiliary_weight, cfg.grad_clip, amp,
-                                epoch=epoch + 1, desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=cfg.progress)
+                                epoch=epoch + 1, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                                progress=cfg.progress and ranks.is_main, ranks=ranks)
             scheduler.step()
+            ranks.mean_buffers_(model)
             # Scored in fp32, like the test and evaluate, so that the threshold means the same everywhere.
-            val_loss, val_scores, val_labels = predict(model, val_batches, epoch + 1)
+            val_loss, val_scores, val_labels = predict(model, val_batches, epoch + 1, ranks)
             val_auc = auc(val_labels, val_scores)
             stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=val_auc)
             history.append({k: float(v) for k, v in stats.items()})
             for key in ("train_loss", "train_main_loss", "train_auc", "val_loss", "val_auc", "lr"):
-                writer.add_scalar(key.replace("_", "/", 1), stats[key], epoch + 1)
+                if writer is not None:
+                    writer.add_scalar(key.replace("_", "/", 1), stats[key], epoch + 1)
             score = -math.inf if math.isnan(val_auc) else val_auc
             improved = best_auc is None or score > best_auc
             if improved:
@@ -318,6 +335,8 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} auc "
                        f"{stats['train_auc']:.4f} | val loss {val_loss:.4f} auc {val_auc:.4f} | lr {lr:.5f}"
                        f"{'  (best)' if improved else ''}")
+    if not ranks.is_main:
+        return TrainResult(run_dir.path, {}, history, time.time() - start)
     writer.close()
     return _finish(cfg, run_dir, splits, device, history, time.time() - start)
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..distributed import SINGLE, Ranks
 from .config import AugmentConfig
 from .imageset import ImageSet
 
@@ -48,12 +49,18 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Te
 
 
 class Batches:
-    """Iterate (x, y) over an ImageSet: x (B, C, H, W) float32 normalised, y (B,) int64, both on `device`."""
+    """Iterate (x, y) over an ImageSet: x (B, C, H, W) float32 normalised, y (B,) int64, both on `device`.
+
+    Under torchrun (`ranks` of several), every rank draws the same order and takes its share of each global batch
+    of world x batch_size images; the incomplete last global batch is dropped, since a rank without a share would
+    leave the others waiting for its gradients.
+    """
 
     def __init__(self, images: ImageSet, batch_size: int, device, shuffle: bool, seed: int,
-                 augment: AugmentConfig | None = None, drop_last: bool = False):
+                 augment: AugmentConfig | None = None, drop_last: bool = False, ranks: Ranks = SINGLE):
         self.images, self.batch_size, self.device = images, batch_size, torch.device(device)
-        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
+        self.shuffle, self.seed, self.ranks = shuffle, seed, ranks
+        self.drop_last = drop_last or ranks.world > 1
         self.augment = augment if augment is not None and augment.enabled else None
         self.labels = torch.from_numpy(np.asarray(images.labels, dtype=np.int64))
         self.epoch = 0
@@ -62,23 +69,27 @@ class Batches:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        n = len(self.images)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, size = len(self.images), self.batch_size * self.ranks.world
+        return n // size if self.drop_last else -(-n // size)
 
-    def _generator(self) -> torch.Generator:
-        seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    def _generator(self, *more: int) -> torch.Generator:
+        entropy = [self.seed, self.epoch, *more]
+        seed = int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
         return torch.Generator().manual_seed(seed)
 
     def __iter__(self):
         g = self._generator()
-        n = len(self.images)
+        n, b, rank = len(self.images), self.batch_size, self.ranks.rank
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        # The order is shared by all ranks; each augments its own share with a generator of its own.
+        g_augment = g if self.ranks.world == 1 else self._generator(rank)
         pin = self.device.type == "cuda"
         for k in range(len(self)):
-            idx = np.sort(order[k * self.batch_size: (k + 1) * self.batch_size].numpy())  # sorted: memmap reads
+            start = k * b * self.ranks.world + rank * b
+            idx = np.sort(order[start: start + b].numpy())  # sorted: memmap reads
             x = torch.from_numpy(np.ascontiguousarray(self.images.images[idx]))
             x = (x.pin_memory() if pin else x).to(self.device, non_blocking=True)
             y = self.labels[idx].to(self.device, non_blocking=True)
             if self.augment is not None:
-                x = augment(x.float() / 255, self.augment, g) * 255
+                x = augment(x.float() / 255, self.augment, g_augment) * 255
             yield normalise(x), y

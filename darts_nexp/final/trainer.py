@@ -6,6 +6,7 @@ import contextlib
 
 import torch
 
+from ..distributed import SINGLE, Ranks
 from ..loops import fit_epoch
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -28,7 +29,7 @@ class Amp:
 
 
 def train_epoch(model, batches, optimizer: torch.optim.Optimizer, criterion, aux_weight: float, grad_clip: float,
-                amp: Amp, epoch: int, desc: str = "train", progress: bool = True) -> dict:
+                amp: Amp, epoch: int, desc: str = "train", progress: bool = True, ranks: Ranks = SINGLE) -> dict:
     """Train on every batch once; returns the mean loss (main + aux_weight * auxiliary), main loss and train AUC."""
     model.train()
 
@@ -40,6 +41,7 @@ def train_epoch(model, batches, optimizer: torch.optim.Optimizer, criterion, aux
         main = criterion(logits, y)
         loss = main if aux_logits is None else main + aux_weight * criterion(aux_logits, y)
         amp.scaler.scale(loss).backward()
+        ranks.mean_([p.grad for p in model.parameters()])
         amp.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         amp.scaler.step(optimizer)
