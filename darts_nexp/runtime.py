@@ -1,4 +1,4 @@
-"""What every command sets up before it computes: the device, per-epoch seeding and TensorBoard.
+"""What every command sets up before it computes: the device, mixed precision, per-epoch seeding and TensorBoard.
 
 Exact resume rests on one rule: everything random in an epoch (data order, augmentation, dropout, drop path) is
 drawn from generators reseeded from (seed, epoch) at the start of that epoch, and checkpoints are written at epoch
@@ -7,6 +7,7 @@ uninterrupted run would.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
@@ -51,6 +52,25 @@ def start_runtime(device: str, threads: int | None) -> torch.device:
         raise UserError(f"--threads must be 1 or more (got {threads}); leave it out for one per usable CPU")
     set_threads(threads)
     return pick_device(device)
+
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Amp:
+    """Mixed precision on CUDA (autocast, plus a GradScaler for fp16); a no-op on the CPU or when disabled."""
+
+    def __init__(self, device: torch.device, enabled: bool, dtype: str = "bf16"):
+        self.enabled = enabled and device.type == "cuda"
+        self.dtype = AMP_DTYPES[dtype]
+        # bf16 has fp32's exponent range, so only fp16 needs its loss scaled.
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.enabled and dtype == "fp16")
+        self.device_type = device.type
+
+    def autocast(self):
+        if not self.enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
 
 
 def seed_epoch(seed: int, epoch: int) -> int:

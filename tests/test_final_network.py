@@ -9,7 +9,8 @@ from darts_nexp.errors import UserError
 from darts_nexp.final import FinalNetwork, drop_path, multiply_adds, param_count
 from darts_nexp.models import load_model
 from darts_nexp.final.loss import Criterion
-from darts_nexp.final.trainer import Amp, train_epoch
+from darts_nexp.final.trainer import train_epoch
+from darts_nexp.runtime import Amp
 from darts_nexp.loops import predict
 from darts_nexp.metrics import auc
 from darts_nexp.space import Genotype

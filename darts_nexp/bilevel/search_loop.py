@@ -2,6 +2,7 @@
 architecture half with an SGD weight step on a batch of the weight half."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -18,13 +19,15 @@ def _endless(batches):
         yield from batches
 
 
-def weight_step(model, batch, optimizer: torch.optim.Optimizer, grad_clip: float, ranks: Ranks = SINGLE
-                ) -> tuple[float, torch.Tensor]:
+def weight_step(model, batch, optimizer: torch.optim.Optimizer, grad_clip: float, ranks: Ranks = SINGLE,
+                autocast=contextlib.nullcontext) -> tuple[float, torch.Tensor]:
     """One SGD step on the weights only (the alphas get no gradient here); returns (loss, logits)."""
     x, y = batch
     weights = model.weights()
     optimizer.zero_grad(set_to_none=True)
-    logits = model(x)
+    with autocast():
+        logits = model(x)
+    logits = logits.float()
     loss = F.cross_entropy(logits, y)
     torch.autograd.backward(loss, inputs=weights)
     ranks.mean_([w.grad for w in weights])
@@ -49,7 +52,7 @@ def search_epoch(model, architect: Architect, weight_optimizer: torch.optim.Opti
         losses = {}
         if arch_steps:
             losses["arch_loss"] = architect.step(batch, next(arch_iter), eta, weight_optimizer)
-        loss, logits = weight_step(model, batch, weight_optimizer, grad_clip, architect.ranks)
+        loss, logits = weight_step(model, batch, weight_optimizer, grad_clip, architect.ranks, architect.autocast)
         return {"train_loss": loss, **losses}, logits
 
     return {"arch_loss": math.nan, **fit_epoch(weight_batches, step, epoch, desc, progress)}

@@ -26,7 +26,7 @@ from ..loops import predict
 from ..metrics import auc
 from ..render import INSTALL_HINT, render_genotype
 from ..runs import CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint
-from ..runtime import seed_epoch, start_runtime, tensorboard_writer
+from ..runtime import Amp, seed_epoch, start_runtime, tensorboard_writer
 from ..space import Genotype
 from ..supernet import SearchNetwork
 from .inputs import resolve_input
@@ -36,8 +36,8 @@ from .search_log import log_epoch
 @dataclass
 class SearchConfig:
     """Settings of search.py (docs/search.md)."""
-    RESUME_MAY_CHANGE = ("device", "threads", "progress", "genotype_out", "max_skips", "data.data_dir",
-                         "data.cache_dir")
+    RESUME_MAY_CHANGE = ("device", "threads", "amp", "channels_last", "progress", "genotype_out", "max_skips",
+                         "data.data_dir", "data.cache_dir")
     seed: int = 0
     """seeds the split, the data order and the supernet"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -88,6 +88,10 @@ class SearchConfig:
     """DARTS-: initial weight of an auxiliary skip on every edge, decayed linearly to 0 (0: off)"""
     max_skips: Optional[int] = None
     """cap on the skip connections of the exported normal cell (P-DARTS keeps 2; default: no cap)"""
+    amp: bool = True
+    """bf16 autocast in every forward pass of the search, weight and architecture steps (CUDA only)"""
+    channels_last: bool = True
+    """the channels-last memory format for the supernet (CUDA only)"""
     progress: bool = True
     """show a progress bar per epoch"""
     out: Optional[str] = None
@@ -144,8 +148,10 @@ def build(cfg: SearchConfig, device: torch.device, ranks: distributed.Ranks = di
                           partial_channels=cfg.partial_channels, edge_norm=cfg.edge_norm).to(device)
     weight_opt = torch.optim.SGD(model.weights(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, cfg.epochs, eta_min=cfg.lr_min)
+    if cfg.channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
     architect = Architect(model, cfg.order, cfg.arch_lr, tuple(cfg.arch_betas), cfg.arch_weight_decay,
-                          ranks=ranks)
+                          ranks=ranks, autocast=Amp(device, cfg.amp).autocast)
     return model, weight_opt, scheduler, architect
 
 

@@ -34,12 +34,12 @@ from ..errors import UserError, cli_entry
 from ..final import multiply_adds, param_count
 from ..final.loss import Criterion, class_weights
 from ..final.report import write_report, write_submission
-from ..final.trainer import Amp, train_epoch
+from ..final.trainer import train_epoch
 from ..loops import predict
 from ..models import DARTS, check_model_name, create_model, head_parameters, load_model
 from ..metrics import auc, check_threshold_options, choose_threshold
 from ..runs import BEST, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
-from ..runtime import seed_epoch, start_runtime, tensorboard_writer
+from ..runtime import Amp, seed_epoch, start_runtime, tensorboard_writer
 from ..space import Genotype, auto_stem
 from .inputs import resolve_input
 

@@ -2,31 +2,11 @@
 auxiliary loss, gradient clipping, and optional mixed precision on CUDA."""
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
 from ..distributed import SINGLE, Ranks
 from ..loops import fit_epoch
-
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class Amp:
-    """Mixed precision on CUDA (autocast, plus a GradScaler for fp16); a no-op on the CPU or when disabled."""
-
-    def __init__(self, device: torch.device, enabled: bool, dtype: str = "bf16"):
-        self.enabled = enabled and device.type == "cuda"
-        self.dtype = AMP_DTYPES[dtype]
-        # bf16 has fp32's exponent range, so only fp16 needs its loss scaled.
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.enabled and dtype == "fp16")
-        self.device_type = device.type
-
-    def autocast(self):
-        if not self.enabled:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
-
+from ..runtime import Amp
 
 def train_epoch(model, batches, optimizer: torch.optim.Optimizer, criterion, aux_weight: float, grad_clip: float,
                 amp: Amp, epoch: int, desc: str = "train", progress: bool = True, ranks: Ranks = SINGLE) -> dict:
