@@ -1,11 +1,12 @@
 """Speed on a busy machine: a training step and a search step, alone and beside one competing busy process.
 
-Each measurement runs in a fresh interpreter, because OpenMP reads OMP_WAIT_POLICY once, when torch loads it:
-unset (OpenMP's default, which darts-nexp keeps: spin a while, then sleep), PASSIVE (idle threads sleep at once) and
-ACTIVE (they spin). The busy process is a pure-Python loop, the kind of neighbour a shared CI machine or a second
-job brings.
+Each measurement runs in a fresh interpreter, because OpenMP reads its settings once, when torch loads it:
+unset (OpenMP's default: spin a while, then sleep), PASSIVE (idle threads sleep at once), ACTIVE (they spin), and
+spin:N (GNU OpenMP's GOMP_SPINCOUNT=N: spin N rounds, then sleep; the default spins 300,000). Every setting not
+named is cleared, darts-nexp's own default included. The busy process is a pure-Python loop, the kind of neighbour
+a shared CI machine or a second job brings.
 
-    python benchmarks/busy_machine.py [--steps 3] [--threads 2] [--policies unset PASSIVE ACTIVE]
+    python benchmarks/busy_machine.py [--steps 3] [--threads 2] [--policies unset PASSIVE ACTIVE spin:10000]
 
 Prints one line per (policy, load, step) with the median seconds per step, then busy / quiet ratios.
 """
@@ -21,6 +22,22 @@ import time
 
 STEPS = ("train", "search")
 POLICIES = ("unset", "PASSIVE", "ACTIVE")
+OPENMP_SETTINGS = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")
+
+
+def parse_policy(text: str) -> str:
+    if text in POLICIES or (text.startswith("spin:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: expected one of {', '.join(POLICIES)} or spin:N")
+
+
+def environment(setting: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP_SETTINGS}
+    if setting.startswith("spin:"):
+        env["GOMP_SPINCOUNT"] = setting[5:]
+    elif setting != "unset":
+        env["OMP_WAIT_POLICY"] = setting
+    return env
 
 
 def measure(kind: str, steps: int, threads: int) -> list[float]:
@@ -66,10 +83,8 @@ def measure(kind: str, steps: int, threads: int) -> list[float]:
     return times
 
 
-def run_fresh(kind: str, policy: str, busy: bool, steps: int, threads: int) -> list[float]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
-    if policy != "unset":
-        env["OMP_WAIT_POLICY"] = policy
+def run_fresh(kind: str, setting: str, busy: bool, steps: int, threads: int) -> list[float]:
+    env = environment(setting)
     neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
         out = subprocess.run([sys.executable, __file__, "--measure", kind, "--steps", str(steps), "--threads",
@@ -85,7 +100,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
+    parser.add_argument("--policies", nargs="+", type=parse_policy, default=list(POLICIES),
+                        help="unset, PASSIVE, ACTIVE or spin:N (GOMP_SPINCOUNT=N)")
     parser.add_argument("--measure", choices=STEPS, help="(internal) time one kind of step in this interpreter")
     args = parser.parse_args()
     if args.measure:
@@ -97,12 +113,12 @@ def main() -> None:
             for busy in (False, True):
                 times = run_fresh(kind, policy, busy, args.steps, args.threads)
                 medians[policy, kind, busy] = statistics.median(times)
-                print(f"{policy:7s} {kind:6s} {'busy ' if busy else 'quiet'}: median {medians[policy, kind, busy]:.2f} "
+                print(f"{policy:10s} {kind:6s} {'busy ' if busy else 'quiet'}: median {medians[policy, kind, busy]:.2f} "
                       f"s/step (all: {' '.join(f'{t:.2f}' for t in times)})", flush=True)
     for policy in args.policies:
         for kind in STEPS:
             ratio = medians[policy, kind, True] / medians[policy, kind, False]
-            print(f"{policy:7s} {kind:6s} busy / quiet: {ratio:.2f}x")
+            print(f"{policy:10s} {kind:6s} busy / quiet: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
