@@ -1,5 +1,7 @@
 """Threads follow the CPUs the process may use, and --threads overrides."""
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -23,3 +25,13 @@ def test_threads_follow_the_affinity_mask(monkeypatch):
 def test_bad_thread_count():
     with pytest.raises(UserError, match="--threads must be 1 or more"):
         start_runtime("cpu", 0)
+
+
+@pytest.mark.parametrize("env,expected", [({}, "1000"), ({"GOMP_SPINCOUNT": "50"}, "50"),
+                                          ({"OMP_WAIT_POLICY": "PASSIVE"}, None)])
+def test_openmp_spins_briefly_unless_the_user_chose(env, expected):
+    clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    code = "import darts_nexp, os; print(os.environ.get('GOMP_SPINCOUNT'))"
+    out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == str(expected)
