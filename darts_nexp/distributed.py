@@ -13,6 +13,7 @@ Without torchrun (no WORLD_SIZE in the environment) everything here is a no-op o
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sys
@@ -35,7 +36,6 @@ class Ranks:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
-    local_world: int = 1
 
     @property
     def is_main(self) -> bool:
@@ -145,8 +145,8 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
     Ranks other than 0 print nothing but errors (stderr), so the log reads as one run's."""
     if not launched():
         return SINGLE, device
-    env = {k: int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE") if k in os.environ}
-    ranks = Ranks(env.get("RANK", 0), env["WORLD_SIZE"], env.get("LOCAL_RANK", 0), env.get("LOCAL_WORLD_SIZE", 1))
+    env = {k: int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK") if k in os.environ}
+    ranks = Ranks(env.get("RANK", 0), env["WORLD_SIZE"], env.get("LOCAL_RANK", 0))
     if device.type == "cuda":
         if ranks.local_rank >= torch.cuda.device_count():
             raise UserError(f"rank {ranks.rank} wants GPU {ranks.local_rank}, but this machine has "
@@ -158,6 +158,16 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
     if not ranks.is_main:
         sys.stdout = open(os.devnull, "w")
     return ranks, device
+
+
+@contextlib.contextmanager
+def session(device: torch.device):
+    """(ranks, device) of this process for the length of a command; the process group is closed at its end."""
+    ranks, device = start(device)
+    try:
+        yield ranks, device
+    finally:
+        ranks.close()
 
 
 def check_batches(ranks: Ranks, n_images: int, batch_size: int, what: str) -> None:

@@ -1,8 +1,8 @@
 """The run directory and checkpoint format, in one place (docs/runs.md describes it for users).
 
-Every command writes one run directory. Its `run.json` records the kind of run (search, train or evaluate), the
-version of this format and whether the run finished, so that no command ever writes into a run of another kind,
-nor into an existing run without `--resume`. Checkpoints are dictionaries of tensors and plain Python values,
+Every command writes one run directory. Its `run.json` records the kind of run (search, train, evaluate or
+ensemble), the version of this format and whether the run finished, so that no command ever writes into a run of
+another kind, nor into an existing run without `--resume`. Checkpoints are dictionaries of tensors and plain Python values,
 saved with torch.save and read back with `weights_only=True`, each tagged with the format and its role:
 
 - "search" (checkpoint.pt of a search): epoch, model_args, weights, alphas, weight_optimizer, arch_optimizer,
@@ -10,7 +10,8 @@ saved with torch.save and read back with `weights_only=True`, each tagged with t
 - "last" (last.pt of a training run): epoch, model, state_dict, data, best_auc, history, optimizer, scheduler, scaler;
 - "best" (best.pt of a training run): epoch, model, state_dict, data, val_auc, val, threshold.
 
-`model` is {"name", "args", "genotype"}: what rebuilds the network (the genotype as data, not as YAML text).
+`model` is {"name", "args", "genotype"}: what rebuilds the network through models.create_model (the genotype as
+data, not as YAML text; null for a torchvision model).
 Format 1 (darts-nexp 0.1.0: no run.json, the genotype as YAML text) is read and upgraded in memory.
 Every file is written to a temporary name and renamed, so a crash never leaves half a file behind.
 """

@@ -159,11 +159,8 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     """Search, or continue the search in cfg.out when `resume`; returns the final genotype and where it went.
     Under torchrun each rank runs this (distributed.py)."""
     start = time.time()
-    ranks, device = distributed.start(start_runtime(cfg.device, cfg.threads))
-    try:
+    with distributed.session(start_runtime(cfg.device, cfg.threads)) as (ranks, device):
         return _search(cfg, resume, ranks, device, start)
-    finally:
-        ranks.close()
 
 
 def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: torch.device, start: float

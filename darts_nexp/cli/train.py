@@ -240,11 +240,8 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     if cfg.num_classes != 2:
         raise UserError(f"training needs --num-classes 2 (good and defect), got {cfg.num_classes}; other counts "
                         f"are for --summary only")
-    ranks, device = distributed.start(start_runtime(cfg.device, cfg.threads))
-    try:
+    with distributed.session(start_runtime(cfg.device, cfg.threads)) as (ranks, device):
         return _train(cfg, resume, ranks, device, start)
-    finally:
-        ranks.close()
 
 
 def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: torch.device, start: float
