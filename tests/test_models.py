@@ -172,3 +172,12 @@ def test_torchvision_run_resumes(resnet_run, tmp_path, capsys):
     main(["--resume", str(out), "--epochs", "2", "--progress", "false"])
     assert "resuming" in capsys.readouterr().out
     assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_adamw_option_trains_with_adamw(resnet_run, tmp_path):
+    _, data = resnet_run
+    out = tmp_path / "adamw"
+    main(["--config", SMOKE, "--model", "resnet18", "--data-dir", str(data), "--out", str(out), "--epochs", "1",
+          "--progress", "false", "--optimizer", "adamw", "--lr", "1e-3"])
+    state = torch.load(out / "last.pt", weights_only=True)["optimizer"]["state"]
+    assert "exp_avg_sq" in next(iter(state.values()))  # Adam's second moment: not SGD's momentum buffer

@@ -71,12 +71,14 @@ class TrainConfig:
     """training epochs"""
     batch_size: int = 32
     """images per batch"""
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    """sgd (the DARTS recipe), or adamw (pass a smaller --lr, such as 1e-3)"""
     lr: float = 0.1
-    """initial SGD learning rate"""
+    """initial learning rate"""
     momentum: float = 0.9
     """SGD momentum"""
     weight_decay: float = 3e-5
-    """SGD weight decay"""
+    """weight decay (decoupled, for adamw)"""
     schedule: Literal["exp", "cosine"] = "exp"
     """exp (lr x lr_gamma every epoch) or cosine (to lr_min)"""
     lr_gamma: float = 0.97
@@ -200,13 +202,16 @@ def summary(cfg: TrainConfig, image_size: list[int]) -> dict:
 
 
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """SGD; with --backbone-lr-scale, the backbone in a group of its own at lr x scale (the head stays at lr)."""
+    """SGD or AdamW; with --backbone-lr-scale, the backbone in a group of its own at lr x scale (the head stays
+    at lr)."""
     if cfg.backbone_lr_scale == 1:
         groups = [{"params": list(model.parameters())}]
     else:
         head = {id(p) for p in head_parameters(model)}
         groups = [{"params": [p for p in model.parameters() if id(p) not in head], "lr": cfg.lr * cfg.backbone_lr_scale},
                   {"params": head_parameters(model)}]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
