@@ -113,7 +113,8 @@ def main() -> None:
             for busy in (False, True):
                 times = run_fresh(kind, policy, busy, args.steps, args.threads)
                 medians[policy, kind, busy] = statistics.median(times)
-                print(f"{policy:10s} {kind:6s} {'busy ' if busy else 'quiet'}: median {medians[policy, kind, busy]:.2f} "
+                load = "busy " if busy else "quiet"
+                print(f"{policy:10s} {kind:6s} {load}: median {medians[policy, kind, busy]:.2f} "
                       f"s/step (all: {' '.join(f'{t:.2f}' for t in times)})", flush=True)
     for policy in args.policies:
         for kind in STEPS:

@@ -74,7 +74,8 @@ def score_maps(maps: np.ndarray, boxes: np.ndarray) -> dict:
         "n_empty_maps": sum(r["pointing_game"] is None for r in rows),
         "map": {"pointing_game": mean([r["pointing_game"] for r in rows]),
                 "energy_in_box": mean([r["energy_in_box"] for r in rows])},
-        "centre_prior": {"pointing_game": mean(list(prior_scores[:, 0])), "energy_in_box": mean(list(prior_scores[:, 1]))},
+        "centre_prior": {"pointing_game": mean(list(prior_scores[:, 0])),
+                         "energy_in_box": mean(list(prior_scores[:, 1]))},
         "uniform": {"pointing_game": mean(uniform), "energy_in_box": mean(uniform)},
         "per_image": rows,
     }

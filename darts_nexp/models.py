@@ -8,7 +8,7 @@ the checkpoint records the name and keywords that rebuild it).
 Every model maps (B, in_chans, H, W) to (B, num_classes) logits and offers what training and the tools need:
 `forward_train` (logits, auxiliary logits or None), `spec()` (what rebuilds it), and `classifier`, the final layer,
 whose input is the penultimate feature vector (`penultimate`) and whose parameters form the "head" that fine-tuning
-trains at its own rate (`head_parameters`).
+trains at its own rate (`split_parameters`).
 
 torchvision models are adapted the way timm adapts them: the first convolution's RGB filters are summed into one
 grayscale filter (the network then answers a gray image exactly as it answered that image copied into R, G and B),
@@ -212,10 +212,13 @@ def load_model(checkpoint: dict) -> nn.Module:
     return model.eval()
 
 
-def head_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The parameters of the classifier (and of the DARTS auxiliary head): what fine-tuning trains first."""
+def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(backbone, head): the head is the classifier (and the DARTS auxiliary head), what fine-tuning trains first;
+    the backbone is everything else."""
     heads = [model.classifier] + ([model.aux_head] if getattr(model, "aux_head", None) is not None else [])
-    return [p for h in heads for p in h.parameters()]
+    head = [p for h in heads for p in h.parameters()]
+    ids = {id(p) for p in head}
+    return [p for p in model.parameters() if id(p) not in ids], head
 
 
 def penultimate(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

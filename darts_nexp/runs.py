@@ -2,8 +2,8 @@
 
 Every command writes one run directory. Its `run.json` records the kind of run (search, train, evaluate or
 ensemble), the version of this format and whether the run finished, so that no command ever writes into a run of
-another kind, nor into an existing run without `--resume`. Checkpoints are dictionaries of tensors and plain Python values,
-saved with torch.save and read back with `weights_only=True`, each tagged with the format and its role:
+another kind, nor into an existing run without `--resume`. Checkpoints are dictionaries of tensors and plain Python
+values, saved with torch.save and read back with `weights_only=True`, each tagged with the format and its role:
 
 - "search" (checkpoint.pt of a search): epoch, model_args, weights, alphas, weight_optimizer, arch_optimizer,
   scheduler, history;

@@ -10,7 +10,7 @@ import torchvision
 
 from darts_nexp.cli import evaluate
 from darts_nexp.cli.train import main
-from darts_nexp.models import (cam_layer, create_model, head_parameters, load_model, model_names, penultimate,
+from darts_nexp.models import (cam_layer, create_model, load_model, model_names, penultimate, split_parameters,
                                _hub_file)
 from darts_nexp.space import Genotype
 from test_data_util import fails
@@ -118,7 +118,7 @@ def test_summary_of_a_torchvision_model(capsys):
 def test_darts_through_the_factory_is_the_final_network():
     g = Genotype.load(V2)
     model = create_model("darts", genotype=g, init_channels=4, layers=3, stem="cifar")
-    assert type(model).__name__ == "FinalNetwork" and {p for p in head_parameters(model)} == (
+    assert type(model).__name__ == "FinalNetwork" and {p for p in split_parameters(model)[1]} == (
         set(model.classifier.parameters()) | set(model.aux_head.parameters()))
     assert cam_layer(model, (32, 32), 1)[0] == "body.cells.2"
     assert "darts" in model_names()

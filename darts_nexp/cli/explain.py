@@ -27,7 +27,7 @@ from ..models import cam_layer
 from ..plots import plot_embedding, plot_saliency
 from ..runs import EXPLAIN_DIR, GRADCAM, LOCALISATION, TSNE, write_atomic
 from ..runtime import start_runtime
-from .trained import StudyConfig, TrainedRun, open_trained
+from .trained import StudyConfig, TrainedRun, open_trained, sample
 
 COMMAND = "python -m darts_nexp.explain"
 
@@ -113,14 +113,7 @@ def tsne(run: TrainedRun, cfg: ExplainConfig, path) -> int:
     """t-SNE of the penultimate features of (a stratified sample of) the test images; returns how many."""
     from sklearn.manifold import TSNE
 
-    test = run.splits.test
-    if len(test) > cfg.tsne_images:
-        rng = np.random.default_rng(cfg.seed)
-        share = cfg.tsne_images / len(test)
-        idx = np.concatenate([rng.choice(np.flatnonzero(test.labels == c), max(1, round(share * (test.labels == c)
-                                                                                          .sum())), replace=False)
-                              for c in np.unique(test.labels)])
-        test = test.subset(idx, "test")
+    test = sample(run.splits.test, cfg.tsne_images, cfg.seed)
     feats, _, labels = features(run.model, run.batches(test, cfg.batch_size))
     perplexity = min(30.0, (len(test) - 1) / 3)  # sklearn needs perplexity < n; a third keeps neighbourhoods local
     points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=cfg.seed).fit_transform(feats)

@@ -22,7 +22,7 @@ from ..loops import features
 from ..metrics import auc
 from ..runs import FEATURES, FEATURES_DIR, write_atomic
 from ..runtime import start_runtime
-from .trained import StudyConfig, open_trained
+from .trained import StudyConfig, open_trained, sample
 
 COMMAND = "python -m darts_nexp.features"
 CLASSIFIERS = ("lda", "rf", "lr", "svm")
@@ -63,20 +63,11 @@ class FeaturesConfig(StudyConfig):
     def validate(self) -> None:
         unknown = [n for n in self.names() if n not in CLASSIFIERS]
         if unknown or not self.names():
-            raise UserError(f"--classifier {self.classifier!r}: {'unknown ' + ', '.join(unknown) if unknown else 'empty'}"
-                            f"; choose from {','.join(CLASSIFIERS)}")
+            what = "unknown " + ", ".join(unknown) if unknown else "empty"
+            raise UserError(f"--classifier {self.classifier!r}: {what}; choose from {','.join(CLASSIFIERS)}")
         if self.max_train < 10 or self.batch_size < 1:
             raise UserError(f"--max-train must be >= 10 and --batch-size >= 1 (got {self.max_train}, "
                             f"{self.batch_size})")
-
-
-def sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """At most n indices, each class in its share."""
-    if len(labels) <= n:
-        return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
-    return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), max(1, round(n * (labels == c).mean())),
-                                              replace=False) for c in np.unique(labels)]))
 
 
 def run(cfg: FeaturesConfig) -> dict:
@@ -85,7 +76,7 @@ def run(cfg: FeaturesConfig) -> dict:
     device = start_runtime(cfg.device, cfg.threads)
     trained = open_trained(cfg.run_dir, COMMAND, device, cfg.data_dir)
     splits = trained.splits
-    train = splits.train.subset(sample(splits.train.labels, cfg.max_train, cfg.seed), "train")
+    train = sample(splits.train, cfg.max_train, cfg.seed)
     data = {name: features(trained.model, trained.batches(images, cfg.batch_size))
             for name, images in (("train", train), ("val", splits.val), ("test", splits.test))}
     scaler = StandardScaler().fit(data["train"][0])

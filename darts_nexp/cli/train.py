@@ -36,7 +36,7 @@ from ..final.loss import Criterion, class_weights
 from ..final.report import write_report, write_submission
 from ..final.trainer import train_epoch
 from ..loops import predict
-from ..models import DARTS, check_model_name, create_model, head_parameters, load_model
+from ..models import DARTS, check_model_name, create_model, load_model, split_parameters
 from ..metrics import auc, check_threshold_options, choose_threshold
 from ..runs import BEST, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
 from ..runtime import Amp, seed_epoch, start_runtime, tensorboard_writer
@@ -207,9 +207,8 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
     if cfg.backbone_lr_scale == 1:
         groups = [{"params": list(model.parameters())}]
     else:
-        head = {id(p) for p in head_parameters(model)}
-        groups = [{"params": [p for p in model.parameters() if id(p) not in head], "lr": cfg.lr * cfg.backbone_lr_scale},
-                  {"params": head_parameters(model)}]
+        backbone, head = split_parameters(model)
+        groups = [{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale}, {"params": head}]
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -218,10 +217,8 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
 def freeze_backbone(model: torch.nn.Module, frozen: bool) -> None:
     """Stop (or restart) the gradients of everything but the classifier; SGD skips parameters without a gradient,
     so a frozen backbone keeps its weights exactly. Its batch-norm statistics still follow the data."""
-    head = {id(p) for p in head_parameters(model)}
-    for p in model.parameters():
-        if id(p) not in head:
-            p.requires_grad_(not frozen)
+    for p in split_parameters(model)[0]:
+        p.requires_grad_(not frozen)
 
 
 def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -318,8 +315,8 @@ def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: tor
             val_auc = auc(val_labels, val_scores)
             stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=val_auc)
             history.append({k: float(v) for k, v in stats.items()})
-            for key in ("train_loss", "train_main_loss", "train_auc", "val_loss", "val_auc", "lr"):
-                if writer is not None:
+            if writer is not None:
+                for key in ("train_loss", "train_main_loss", "train_auc", "val_loss", "val_auc", "lr"):
                     writer.add_scalar(key.replace("_", "/", 1), stats[key], epoch + 1)
             score = -math.inf if math.isnan(val_auc) else val_auc
             improved = best_auc is None or score > best_auc

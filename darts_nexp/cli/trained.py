@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
+import numpy as np
 import torch
 import tyro
 
 from ..config import from_dict
-from ..data import Batches, TrainSplits, check_splits, train_splits
+from ..data import Batches, ImageSet, TrainSplits, check_splits, train_splits
 from ..errors import UserError
 from ..models import load_model
 from ..runs import BEST, COMMANDS, CONFIG, a_run, load_checkpoint, read_config, run_kind
@@ -45,6 +46,17 @@ class TrainedRun:
 
     def batches(self, images, batch_size: int) -> Batches:
         return Batches(images, batch_size, self.device, shuffle=False, seed=self.cfg.seed)
+
+
+def sample(images: ImageSet, n: int, seed: int) -> ImageSet:
+    """At most n of the images, each class in its share (all of them when there are no more than n)."""
+    if len(images) <= n:
+        return images
+    rng = np.random.default_rng(seed)
+    labels = images.labels
+    idx = [rng.choice(np.flatnonzero(labels == c), max(1, round(n * (labels == c).mean())), replace=False)
+           for c in np.unique(labels)]
+    return images.subset(np.concatenate(idx), images.name)
 
 
 def check_trained(run_dir: str | Path, command: str) -> Path:
