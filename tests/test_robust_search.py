@@ -159,11 +159,13 @@ def robust_args(tmp_path, out, *extra):
     return ["--config", str(ROOT / "configs" / "smoke.yaml"), "--data-dir", str(tmp_path / "data"), "--out", str(out),
             "--genotype-out", str(out) + ".yaml", "--progress", "false", "--order", "first",
             "--data.image-size", "16", "16", "--epochs", "3", "--warmup-epochs", "1", "--partial-channels", "2",
-            "--edge-norm", "true", "--beta-decay", "1.0", "--aux-skip", "1.0", *extra]
+            "--edge-norm", "true", "--beta-decay", "1.0", "--aux-skip", "1.0", "--optimizer", "adamw", "--lr", "3e-3",
+            *extra]
 
 
 def test_resume_with_every_option_is_exact(tmp_path, monkeypatch, capsys):
-    """Interrupted after the warm-up epoch and resumed: the same alphas, betas and genotype as one run."""
+    """Interrupted after the warm-up epoch and resumed: the same alphas, betas and genotype as one run (AdamW's
+    moments included, which the weight steps of the resumed epochs depend on)."""
     whole = search_cli.main(robust_args(tmp_path, tmp_path / "whole"))
     real, epochs = search_cli.search_epoch, []
 
@@ -195,6 +197,7 @@ def test_resume_with_every_option_is_exact(tmp_path, monkeypatch, capsys):
     (["--beta-decay", "-1"], ["--beta-decay"]),
     (["--arch-lr", "0"], ["--arch-lr must be a finite number > 0"]),
     (["--lr-min", "-1"], ["--lr-min"]),
+    (["--optimizer", "adamw", "--order", "second"], ["--optimizer adamw use --order first"]),
 ])
 def test_bad_robust_options(tmp_path, capsys, argv, names):
     fails(capsys, search_cli.main, ["--out", tmp_path / "run", *argv], *names)
