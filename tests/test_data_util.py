@@ -1,6 +1,9 @@
-"""Helpers for the tests: tiny image folders in each layout, and the check of a refused command (no tests here)."""
+"""Helpers for the tests: tiny image folders in each layout, the check of a refused command, and the loading of a
+benchmark script (no tests here)."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +55,14 @@ def fails(capsys, command, argv, *names) -> str:
     for name in names:
         assert str(name) in errors[0], errors[0]
     return errors[0]
+
+
+def load_benchmark(name: str):
+    """Import benchmarks/<name>.py. benchmarks/ is a folder of scripts, not a package; the module is registered in
+    sys.modules so that dataclasses and tyro can resolve its annotations."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

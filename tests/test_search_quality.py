@@ -1,13 +1,12 @@
 """benchmarks/search_quality.py end to end on tiny settings: the rows, the summary, a rerun that trains nothing, a
 killed run resumed, and bad input refused before any run starts."""
 import csv
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from test_data_util import load_benchmark
 
 import darts_nexp.cli.search as search_cli
 import darts_nexp.cli.train as train_cli
@@ -17,17 +16,7 @@ from darts_nexp.space import Genotype
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_benchmark():
-    # benchmarks/ is a folder of scripts, not a package; registered in sys.modules so that dataclasses and tyro
-    # can resolve the module's annotations.
-    spec = importlib.util.spec_from_file_location("search_quality", ROOT / "benchmarks" / "search_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["search_quality"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sq = _load_benchmark()
+sq = load_benchmark("search_quality")
 
 TINY = """\
 protocol:
@@ -148,7 +137,7 @@ def test_both_scales_load(tmp_path):
     assert (cpu.data.image_size, cpu.search.data.image_size) == ([64, 64], None)
     assert sq.shared_data(cpu.train, cpu.data).data.image_size == [64, 64]
     assert sq.shared_data(cpu.search, cpu.data).data.image_size == [64, 64]  # no size of its own: the shared one
-    assert (cpu.search.partial_channels, cpu.search.warmup_epochs) == (4, 1)
+    assert (cpu.search.optimizer, cpu.search.warmup_epochs, cpu.train.optimizer) == ("adamw", 1, "adamw")
     gpu = sq.parse(["--config", str(ROOT / "benchmarks" / "search_quality_gpu.yaml"), "--dataset", "nexperia",
                     "--data-dir", str(tmp_path)])
     assert (gpu.search.epochs, gpu.search.order, gpu.search.init_channels, gpu.search.layers) == (50, "first", 16, 8)

@@ -1,21 +1,12 @@
 """benchmarks/supernet_learning.py on tiny settings: a score every --every steps, the weights trained, the alphas not."""
-import importlib.util
-import sys
 from pathlib import Path
 
 import torch
+from test_data_util import load_benchmark
 
 import darts_nexp.cli.search as search_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("supernet_learning", ROOT / "benchmarks" / "supernet_learning.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["supernet_learning"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_weights_train_alphas_stay_and_every_kth_step_is_scored(tmp_path, monkeypatch, capsys):
@@ -28,7 +19,7 @@ def test_weights_train_alphas_stay_and_every_kth_step_is_scored(tmp_path, monkey
                       [a.detach().clone() for a in parts[0].alphas()]))
         return parts
 
-    bench = _load_benchmark()
+    bench = load_benchmark("supernet_learning")
     monkeypatch.setattr(bench, "build", keep)
     rows = bench.main(["--config", str(ROOT / "configs" / "smoke.yaml"), "--data-dir", str(tmp_path / "data"),
                        "--data.image-size", "16", "16", "--optimizer", "adamw", "--lr", "3e-3", "--order", "first",
