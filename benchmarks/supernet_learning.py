@@ -41,10 +41,10 @@ def main(argv=None) -> list[tuple[int, float, float]]:
     print(f"{cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, C={cfg.init_channels}, {cfg.layers} cells, "
           f"partial channels {cfg.partial_channels}: {len(batches)} steps per epoch", flush=True)
     step, epoch, trained, rows = 0, 0, 0.0, []
+    start = time.time()
     while step < ns.steps:
         batches.set_epoch(epoch)
         model.train()
-        start = time.time()
         for batch in batches:
             loss, _ = weight_step(model, batch, weight_opt, cfg.grad_clip)
             step += 1
