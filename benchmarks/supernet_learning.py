@@ -41,10 +41,10 @@ def main(argv=None) -> list[tuple[int, float, float]]:
     print(f"{cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch_size}, C={cfg.init_channels}, {cfg.layers} cells, "
           f"partial channels {cfg.partial_channels}: {len(batches)} steps per epoch", flush=True)
     step, epoch, trained, rows = 0, 0, 0.0, []
+    model.train()  # predict() below restores it after scoring
     start = time.time()
     while step < ns.steps:
         batches.set_epoch(epoch)
-        model.train()
         for batch in batches:
             loss, _ = weight_step(model, batch, weight_opt, cfg.grad_clip)
             step += 1
@@ -54,7 +54,6 @@ def main(argv=None) -> list[tuple[int, float, float]]:
                 rows.append((step, auc(labels, scores), trained))
                 print(f"step {step} (epoch {epoch + 1}): batch loss {loss:.3f}, validation AUC {rows[-1][1]:.3f}, "
                       f"{trained:.0f} s of training", flush=True)
-                model.train()
                 start = time.time()
             if step == ns.steps:
                 break

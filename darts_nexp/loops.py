@@ -29,6 +29,14 @@ def defect_scores(logits: torch.Tensor) -> np.ndarray:
 LOSS_LIMIT = 1e3
 
 
+def weight_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+    """The weight optimiser of both commands (`--optimizer`): sgd with momentum, as in DARTS, or adamw, whose weight
+    decay is decoupled. `params` may be parameter groups."""
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
 def check_loss(value: float, what: str, epoch: int) -> None:
     """Raise Diverged when a loss is not a number, infinite, or beyond LOSS_LIMIT."""
     if not math.isfinite(value) or value > LOSS_LIMIT:

@@ -22,7 +22,7 @@ from ..bilevel import Architect, search_epoch
 from ..config import check_optimiser, parse_command
 from ..data import Batches, DataConfig, save_splits, search_splits
 from ..errors import Diverged, UserError, cli_entry
-from ..loops import predict
+from ..loops import predict, weight_optimizer
 from ..metrics import auc
 from ..render import INSTALL_HINT, render_genotype
 from ..runs import CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint
@@ -152,11 +152,7 @@ def build(cfg: SearchConfig, device: torch.device, ranks: distributed.Ranks = di
     model = SearchNetwork(num_classes=2, in_chans=cfg.data.channels, init_channels=cfg.init_channels,
                           layers=cfg.layers, nodes=cfg.nodes, stem=cfg.stem, stem_multiplier=cfg.stem_multiplier,
                           partial_channels=cfg.partial_channels, edge_norm=cfg.edge_norm).to(device)
-    if cfg.optimizer == "adamw":
-        weight_opt = torch.optim.AdamW(model.weights(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        weight_opt = torch.optim.SGD(model.weights(), lr=cfg.lr, momentum=cfg.momentum,
-                                     weight_decay=cfg.weight_decay)
+    weight_opt = weight_optimizer(cfg.optimizer, model.weights(), cfg.lr, cfg.momentum, cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, cfg.epochs, eta_min=cfg.lr_min)
     if cfg.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)

@@ -35,7 +35,7 @@ from ..final import multiply_adds, param_count
 from ..final.loss import Criterion, class_weights
 from ..final.report import write_report, write_submission
 from ..final.trainer import train_epoch
-from ..loops import predict
+from ..loops import predict, weight_optimizer
 from ..models import DARTS, check_model_name, create_model, load_model, split_parameters
 from ..metrics import auc, check_threshold_options, choose_threshold
 from ..runs import BEST, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
@@ -209,9 +209,7 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
     else:
         backbone, head = split_parameters(model)
         groups = [{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale}, {"params": head}]
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return weight_optimizer(cfg.optimizer, groups, cfg.lr, cfg.momentum, cfg.weight_decay)
 
 
 def freeze_backbone(model: torch.nn.Module, frozen: bool) -> None:
