@@ -331,8 +331,8 @@ def summarise(rows: list[dict], train_seeds: int) -> str:
         cell["aucs"].append(_number(row["test_auc"]))
     for cell in cells.values():
         # A cell is judged by its mean over the training seeds; the groups' spread is then between cells.
-        finite = [a for a in cell["aucs"] if math.isfinite(a)]
-        cell["auc"] = statistics.fmean(finite) if finite else math.nan
+        cell["finite"] = [a for a in cell["aucs"] if math.isfinite(a)]
+        cell["auc"] = statistics.fmean(cell["finite"]) if cell["finite"] else math.nan
     lines = ["# Search quality: searched against random against published cells", "",
              f"Test AUC of each cell's final network, all trained with one recipe; a cell's AUC is its mean over "
              f"{train_seeds} training seed(s). Rows: rows.csv; settings: protocol.yaml.", "",
@@ -360,8 +360,21 @@ def summarise(rows: list[dict], train_seeds: int) -> str:
                       if math.isfinite(searched_mean) and math.isfinite(c["auc"]) else "")
             lines.append(f"- {name} ({c['genotype']}): test AUC {c['auc']:.4f}, {c['params']:,} params, "
                          f"{c['skips']} skips in the normal cell{versus}")
-    lines += ["", verdict(cells, groups), ""]
+    lines += ["", noise_line(cells, train_seeds), "", verdict(cells, groups), ""]
     return "\n".join(lines)
+
+
+def noise_line(cells: dict, train_seeds: int) -> str:
+    """How much one cell's test AUC moves between training seeds: the yardstick for every gap in the table."""
+    variances = [statistics.variance(c["finite"]) for c in cells.values() if len(c["finite"]) > 1]
+    if not variances:
+        return ("Training noise: not measured (one training seed per cell), so a gap between two cells may be "
+                "training luck alone; `--train-seeds 0 1 2` measures it.")
+    # Pooled over the cells: each cell's seeds scatter around its own mean, whatever that mean is.
+    std = math.sqrt(statistics.fmean(variances))
+    return (f"Training noise: one cell's test AUC varies between training seeds with a pooled standard deviation "
+            f"of {std:.4f} ({len(variances)} cells); a cell's mean over {train_seeds} seeds is known to about "
+            f"±{std / math.sqrt(train_seeds):.4f}.")
 
 
 def verdict(cells: dict, groups: dict) -> str:

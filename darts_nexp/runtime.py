@@ -73,6 +73,14 @@ class Amp:
         return torch.autocast(self.device_type, dtype=self.dtype)
 
 
+def compile_in_place(model: torch.nn.Module, *methods: str) -> None:
+    """torch.compile `model` in place: calling it, and each named method (such as `forward_train`), runs compiled
+    code, while its class, attributes and state_dict keys stay as they are, so checkpoints do not depend on it."""
+    model.compile()
+    for name in methods:
+        setattr(model, name, torch.compile(getattr(model, name)))
+
+
 def seed_epoch(seed: int, epoch: int) -> int:
     """Seed Python, NumPy and torch for one epoch; returns the derived seed (also handy for a data generator)."""
     derived = (seed * 1_000_003 + epoch) % (2**31 - 1)

@@ -1,6 +1,7 @@
 """The robust-search options, each held to its defining property: partial channels and edge normalisation
 (PC-DARTS), warm-up, the logsumexp regulariser (beta-DARTS), the decaying auxiliary skip (DARTS-), the skip cap
 (P-DARTS) and the collapse report."""
+import dataclasses
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from test_data_util import fails
 
 import darts_nexp.cli.search as search_cli
 from darts_nexp.bilevel import Architect, search_epoch
-from darts_nexp.space import PRIMITIVES, derive_genotype, edge_inputs, num_edges
+from darts_nexp.space import PRIMITIVES, Genotype, derive_genotype, edge_inputs, num_edges
 from darts_nexp.supernet import MixedOp, SearchNetwork
 from darts_nexp.supernet.mixed_op import channel_shuffle
 from darts_nexp.supernet.network import node_softmax
@@ -151,6 +152,9 @@ def test_search_cli_runs_the_options_and_reports_collapse(tmp_path, monkeypatch)
     assert math.isnan(history[0]["arch_loss"]) and not math.isnan(history[1]["arch_loss"])
     for h in history:
         assert h["normal_skips"] == sum(op == "skip_connect" for op, _ in h["genotype"]["normal"])
+    assert history[0]["changed"] == 0  # a warm-up epoch leaves the alphas, and so the cell, where they were
+    cells = [Genotype.from_dict(h["genotype"]) for h in history]
+    assert [h["changed"] for h in history[1:]] == [b.changes_from(a) for a, b in zip(cells, cells[1:])]
     assert sum(op == "skip_connect" for op, _ in result.genotype.normal) <= 1
     assert set(result.alphas) == {"alpha_normal", "alpha_reduce", "beta_normal", "beta_reduce"}
 
@@ -201,3 +205,25 @@ def test_resume_with_every_option_is_exact(tmp_path, monkeypatch, capsys):
 ])
 def test_bad_robust_options(tmp_path, capsys, argv, names):
     fails(capsys, search_cli.main, ["--out", tmp_path / "run", *argv], *names)
+
+
+def test_changes_count_edges_a_node_gained_whatever_their_order():
+    base = Genotype.from_dict(yaml.safe_load((ROOT / "genotypes" / "darts_v2.yaml").read_text()))
+    swapped = dataclasses.replace(base, normal=(base.normal[1], base.normal[0]) + base.normal[2:])
+    assert base.changes_from(base) == 0 and swapped.changes_from(base) == 0
+    other_op = dataclasses.replace(base, reduce=(("avg_pool_3x3", base.reduce[0][1]),) + base.reduce[1:])
+    assert other_op.changes_from(base) == 1 == base.changes_from(other_op)
+    other_input = dataclasses.replace(base, normal=base.normal[:7] + ((base.normal[7][0], 4),))
+    assert other_input.changes_from(base) == 1
+
+
+def test_an_unsettled_search_says_so_with_its_reach():
+    cell = {"normal": [["sep_conv_3x3", 0]] * 8, "reduce": [["max_pool_3x3", 0]] * 8}
+    history = [{"changed": 0, "genotype": cell}, {"changed": 5, "genotype": cell}, {"changed": 3, "genotype": cell}]
+    note = search_cli.settle_note(history, reach=0.45)
+    assert "3 of 16 edges changed in the last epoch (the last 3 epochs: 0, 5, 3)" in note
+    long = search_cli.settle_note([{"changed": i, "genotype": cell} for i in range(1, 13)], reach=0.45)
+    assert "12 of 16 edges changed in the last epoch (the last 10 epochs: 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)" in long
+    assert "= 0.45 in this search (the paper's: 5.9)" in note
+    assert search_cli.settle_note(history[:1], reach=0.45) is None
+    assert search_cli.settle_note([{"genotype": cell}], reach=0.45) is None  # a history from before the count

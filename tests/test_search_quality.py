@@ -144,3 +144,23 @@ def test_both_scales_load(tmp_path):
     assert (gpu.train.epochs, gpu.train.init_channels, gpu.train.layers, gpu.train.batch_size) == (30, 48, 14, 64)
     assert sq.shared_data(gpu.search, gpu.data).data.data_dir == str(tmp_path)
     assert sq.sample_config(gpu).stem == "imagenet"
+
+
+def _rows(aucs: dict) -> list[dict]:
+    kinds = {"s": "searched", "r": "random", "p": "published"}
+    return [{"kind": kinds[name[0]], "cell": name, "genotype": f"{name}.yaml", "test_auc": a, "params": 1000,
+             "normal_skips": 0} for name, seeds in aucs.items() for a in seeds]
+
+
+def test_the_summary_measures_training_noise_within_cells_when_there_are_several_seeds():
+    # Variances 0.0002 and 0.0008 (the published cell too): pooled std sqrt(0.0005) = 0.0224, over 2 seeds 0.0158.
+    summary = sq.summarise(_rows({"s0": [0.90, 0.92], "r0": [0.80, 0.84], "r1": [0.70, 0.72], "p0": [0.60, 0.64]}),
+                           2)
+    assert "pooled standard deviation of 0.0224 (4 cells)" in summary
+    assert "known to about ±0.0158" in summary
+    assert "| searched | 1 | 0.9100 |" in summary and "| random | 2 | 0.7650 ± 0.0778 |" in summary
+    single = sq.summarise(_rows({"s0": [0.9], "r0": [0.8], "r1": [0.7]}), 1)
+    assert "Training noise: not measured" in single
+    # A seed without a test AUC leaves the cell's noise to its other seeds, and a cell with one AUC out of it.
+    partial = sq.summarise(_rows({"s0": [0.90, 0.92, math.nan], "r0": [0.8, math.nan], "r1": [0.7, 0.7]}), 3)
+    assert "pooled standard deviation of 0.0100 (2 cells)" in partial

@@ -26,7 +26,7 @@ from ..loops import predict, weight_optimizer
 from ..metrics import auc
 from ..render import INSTALL_HINT, render_genotype
 from ..runs import CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint
-from ..runtime import Amp, seed_epoch, start_runtime, tensorboard_writer
+from ..runtime import Amp, compile_in_place, seed_epoch, start_runtime, tensorboard_writer
 from ..space import Genotype
 from ..supernet import SearchNetwork
 from .inputs import resolve_input
@@ -36,8 +36,8 @@ from .search_log import log_epoch
 @dataclass
 class SearchConfig:
     """Settings of search.py (docs/search.md)."""
-    RESUME_MAY_CHANGE = ("device", "threads", "amp", "channels_last", "progress", "genotype_out", "max_skips",
-                         "data.data_dir", "data.cache_dir")
+    RESUME_MAY_CHANGE = ("device", "threads", "amp", "channels_last", "compile", "progress", "genotype_out",
+                         "max_skips", "data.data_dir", "data.cache_dir")
     seed: int = 0
     """seeds the split, the data order and the supernet"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -95,6 +95,8 @@ class SearchConfig:
     """bf16 autocast in every forward pass of the search, weight and architecture steps (CUDA only)"""
     channels_last: bool = True
     """the channels-last memory format for the supernet (CUDA only)"""
+    compile: bool = False
+    """torch.compile the supernet: the first steps of an epoch are slow while it compiles (docs/search.md)"""
     progress: bool = True
     """show a progress bar per epoch"""
     out: Optional[str] = None
@@ -156,6 +158,8 @@ def build(cfg: SearchConfig, device: torch.device, ranks: distributed.Ranks = di
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, cfg.epochs, eta_min=cfg.lr_min)
     if cfg.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        compile_in_place(model)
     architect = Architect(model, cfg.order, cfg.arch_lr, tuple(cfg.arch_betas), cfg.arch_weight_decay,
                           ranks=ranks, autocast=Amp(device, cfg.amp).autocast)
     return model, weight_opt, scheduler, architect
@@ -197,12 +201,16 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
         start_epoch, history = state["epoch"] + 1, state["history"]
         print(f"resuming {run_dir} after epoch {start_epoch} of {cfg.epochs}")
     ranks.copy_from_main_(model)
+    # The cell each epoch is compared with, to tell a search that has settled from one that is still moving.
+    previous = Genotype.from_dict(history[-1]["genotype"]) if history else model.genotype()
     # Both halves train in the search (weights on one, alphas on the other); validation scores the alpha half.
     weight_batches = Batches(weight_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed, augment=cfg.data.augment,
                              ranks=ranks)
     arch_batches = Batches(arch_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed + 1, augment=cfg.data.augment,
                            ranks=ranks)
     val_batches = Batches(ranks.shard(arch_half), cfg.batch_size, device, shuffle=False, seed=cfg.seed)
+    # Adam moves an alpha by about arch_lr per step at most, so this bounds how far any alpha can travel.
+    reach = cfg.arch_lr * (cfg.epochs - cfg.warmup_epochs) * len(weight_batches)
     writer = tensorboard_writer(run_dir.path) if ranks.is_main else None
     hint = (f"start a new search with a lower weight learning rate (--lr, now {cfg.lr:g}) or alpha learning rate "
             f"(--arch-lr, now {cfg.arch_lr:g})")
@@ -229,9 +237,10 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
             genotype = model.genotype()
             ranks.agree(genotype.to_dict(), f"genotype after epoch {epoch + 1}")
             stats["normal_skips"] = genotype.normal_skips  # the collapse report
-            history.append({**{k: float(v) for k, v in stats.items() if k not in ("epoch", "normal_skips")},
-                            "epoch": epoch + 1, "normal_skips": stats["normal_skips"],
-                            "genotype": genotype.to_dict()})
+            stats["changed"], previous = genotype.changes_from(previous), genotype
+            counts = ("epoch", "normal_skips", "changed")
+            history.append({**{k: float(v) for k, v in stats.items() if k not in counts},
+                            **{k: int(stats[k]) for k in counts}, "genotype": genotype.to_dict()})
             if writer is not None:
                 log_epoch(writer, model, stats, genotype, architect)
             run_dir.save_checkpoint(SEARCH_CHECKPOINT, "search", {
@@ -242,13 +251,32 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
             run_dir.write(HISTORY, yaml.safe_dump(history, sort_keys=False, default_flow_style=None))
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} auc "
                        f"{stats['train_auc']:.4f} | val loss {val_loss:.4f} auc {stats['val_auc']:.4f} | lr {lr:.5f} | "
-                       f"normal-cell skips {stats['normal_skips']}")
+                       f"normal-cell skips {stats['normal_skips']} | edges changed {stats['changed']}")
     if writer is not None:
         writer.close()
-    return _finish(cfg, run_dir, model, history, time.time() - start)
+    return _finish(cfg, run_dir, model, history, time.time() - start, reach)
 
 
-def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float) -> SearchResult:
+PAPER_REACH = 3e-4 * 50 * 391  # DARTS on CIFAR-10: Adam at 3e-4, 50 epochs of 391 steps (25,000 images, batch 64)
+
+
+def settle_note(history: list, reach: float) -> str | None:
+    """A warning when the last epoch still changed the cell: another epoch, or another seed, would likely have
+    exported another one."""
+    changed = history[-1].get("changed", 0) if history else 0
+    if not changed:
+        return None
+    edges = 2 * len(history[-1]["genotype"]["normal"])
+    recent = ", ".join(str(h.get("changed", "?")) for h in history[-10:])
+    return (f"note: the cell has not settled: {changed} of {edges} edges changed in the last epoch (the last "
+            f"{min(len(history), 10)} epochs: {recent}), so another epoch or seed would likely "
+            f"export another cell. Each alpha could move at most about --arch-lr x architecture steps = {reach:.2g} "
+            f"in this search (the paper's: {PAPER_REACH:.1f}): search longer or with a larger --arch-lr, and compare "
+            f"the cell with random ones (benchmarks/search_quality.py).")
+
+
+def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float, reach: float
+            ) -> SearchResult:
     """Write the genotype, its export and the drawings, then print where everything went."""
     meta = {"dataset": cfg.data.dataset, "order": cfg.order, "epochs": len(history), "seed": cfg.seed,
             "run_dir": str(run_dir.path), "max_skips": cfg.max_skips}
@@ -272,6 +300,9 @@ def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list
     print(f"  tensorboard:   tensorboard --logdir {run_dir}")
     if not has_dot:
         print(INSTALL_HINT)
+    note = settle_note(history, reach)
+    if note:
+        print(note)
     return SearchResult(run_dir.path, genotype, export, model.arch_state(), history, seconds)
 
 

@@ -14,6 +14,7 @@ def log_epoch(writer, model, stats: dict, genotype, architect) -> None:
         writer.add_scalar(f"auc/{split}", stats[f"{split}_auc"], epoch)
     writer.add_scalar("loss/arch", stats["arch_loss"], epoch)
     writer.add_scalar("collapse/normal_skips", stats["normal_skips"], epoch)
+    writer.add_scalar("search/edges_changed", stats["changed"], epoch)
     writer.add_scalar("lr/weights", stats["lr"], epoch)
     writer.add_scalar("lr/alphas", architect.optimizer.param_groups[0]["lr"], epoch)
     names = edge_names(model.nodes)

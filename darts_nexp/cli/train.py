@@ -39,7 +39,7 @@ from ..loops import predict, weight_optimizer
 from ..models import DARTS, check_model_name, create_model, load_model, split_parameters
 from ..metrics import auc, check_threshold_options, choose_threshold
 from ..runs import BEST, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
-from ..runtime import Amp, seed_epoch, start_runtime, tensorboard_writer
+from ..runtime import Amp, compile_in_place, seed_epoch, start_runtime, tensorboard_writer
 from ..space import Genotype, auto_stem
 from .inputs import resolve_input
 
@@ -48,7 +48,7 @@ from .inputs import resolve_input
 class TrainConfig:
     """Settings of train_final.py (docs/training.md)."""
     # epochs too: the exp schedule just goes on (a cosine one cannot, and is refused in run())
-    RESUME_MAY_CHANGE = ("device", "threads", "progress", "epochs", "data.data_dir", "data.cache_dir")
+    RESUME_MAY_CHANGE = ("device", "threads", "compile", "progress", "epochs", "data.data_dir", "data.cache_dir")
     model: str = "darts"
     """darts (the network of --genotype), or a torchvision classification model by name: resnet18, resnet50,
     resnext50_32x4d, wide_resnet50_2, densenet121, vgg16, efficientnet_b0, ... (an unknown name gets the list)"""
@@ -118,6 +118,8 @@ class TrainConfig:
     """mixed precision (CUDA only)"""
     amp_dtype: Literal["bf16", "fp16"] = "bf16"
     """bf16, or fp16 (with loss scaling)"""
+    compile: bool = False
+    """torch.compile the network: the first steps are slow while it compiles (docs/training.md)"""
     progress: bool = True
     """show a progress bar per epoch"""
     out: Optional[str] = None
@@ -270,6 +272,8 @@ def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: tor
     print(f"{describe(cfg, getattr(model, 'genotype', None))}: {size['params'] / 1e6:.2f}M parameters, "
           f"{size['multiply_adds'] / 1e6:.0f}M multiply-adds per image")
     model.to(device)
+    if cfg.compile:
+        compile_in_place(model, "forward_train")
     optimizer = make_optimizer(cfg, model)
     scheduler = make_scheduler(cfg, optimizer)
     amp = Amp(device, cfg.amp, cfg.amp_dtype)

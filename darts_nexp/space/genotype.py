@@ -39,6 +39,21 @@ class Genotype:
         """skip_connect edges in the normal cell: the count DARTS collapses towards."""
         return sum(op == "skip_connect" for op, _ in self.normal)
 
+    def changes_from(self, other: Genotype) -> int:
+        """Edges (operation and input) of either cell that `other` does not have at the same node: how far a search
+        moved its cell between two epochs. The order of a node's two edges does not count."""
+        changed = 0
+        for cell in ("normal", "reduce"):
+            mine, theirs = getattr(self, cell), getattr(other, cell)
+            for i in range(0, len(mine), 2):
+                rest = list(theirs[i:i + 2])
+                for edge in mine[i:i + 2]:
+                    if edge in rest:
+                        rest.remove(edge)
+                    else:
+                        changed += 1
+        return changed
+
     def validate(self, where: str = "genotype") -> None:
         """Raise UserError naming the first problem: unknown op, bad input index, wrong edge count or concat."""
         for cell in ("normal", "reduce"):
