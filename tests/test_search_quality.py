@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 from test_data_util import load_benchmark
 
 import darts_nexp.cli.search as search_cli
@@ -138,6 +139,10 @@ def test_both_scales_load(tmp_path):
     assert sq.shared_data(cpu.train, cpu.data).data.image_size == [64, 64]
     assert sq.shared_data(cpu.search, cpu.data).data.image_size == [64, 64]  # no size of its own: the shared one
     assert (cpu.search.optimizer, cpu.search.warmup_epochs, cpu.train.optimizer) == ("adamw", 1, "adamw")
+    # The CPU scale measures the demo's own search (its comments and docs/benchmarks.md say so).
+    demo = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
+    protocol = yaml.safe_load((ROOT / "benchmarks" / "search_quality_cpu.yaml").read_text())["protocol"]
+    assert protocol["search"] == demo["search"] and protocol["data"] == demo["data"]
     gpu = sq.parse(["--config", str(ROOT / "benchmarks" / "search_quality_gpu.yaml"), "--dataset", "nexperia",
                     "--data-dir", str(tmp_path)])
     assert (gpu.search.epochs, gpu.search.order, gpu.search.init_channels, gpu.search.layers) == (50, "first", 16, 8)
