@@ -29,7 +29,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 NEXPERIA_TRAIN = 34_457  # labelled training images; the search trains weights on half and alphas on the other half
-SEARCH_EPOCHS, TRAIN_EPOCHS = 50, 50  # search.py's and train_final.py's default epochs
 VARIANTS = {"base": {}, "no-amp": {"amp": False}, "no-cl": {"channels_last": False}, "compile": {"compile": True}}
 
 
@@ -57,7 +56,7 @@ def search_case(args, size, options):
         weight_step(model, train, weight_opt, cfg.grad_clip, autocast=architect.autocast)
 
     # Per step, one batch of the weight half: an epoch is as many steps as the weight half has batches.
-    return step, cfg.batch_size, NEXPERIA_TRAIN / 2, SEARCH_EPOCHS
+    return step, cfg.batch_size, NEXPERIA_TRAIN / 2, cfg.epochs
 
 
 def train_case(args, size, options):
@@ -86,7 +85,7 @@ def train_case(args, size, options):
                     progress=False)
 
     # The training split is what remains of the labelled images after validation and test (data.md): about 80%.
-    return step, cfg.batch_size, NEXPERIA_TRAIN * 0.8, TRAIN_EPOCHS
+    return step, cfg.batch_size, NEXPERIA_TRAIN * 0.8, cfg.epochs
 
 
 def measure(args, task: str, size: tuple[int, int], options: dict) -> dict:
