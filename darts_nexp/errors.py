@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -46,12 +47,21 @@ def read_user_text(path: Path | str, what: str, hint: str) -> str:
 
 
 def cli_entry(fn):
-    """Wrap a command's `main` so that UserError and Ctrl-C end the program with a message, not a traceback."""
+    """Wrap a command's `main` so that UserError and Ctrl-C end the program with a message, and a closed output pipe
+    quietly, never with a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                sys.stdout.flush()  # here, so that a closed pipe is caught below rather than at interpreter exit
+        except BrokenPipeError:
+            # The reader stopped early (`search.py --help | head`): nothing is wrong. Point stdout at /dev/null,
+            # or Python's last flush on exit would fail again and print a traceback.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)

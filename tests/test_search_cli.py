@@ -1,5 +1,7 @@
 """search.py end to end on the smoke config: every artifact, exact resume, clean errors."""
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,13 @@ def test_a_finished_run_is_never_overwritten(finished_run, data_dir, capsys):
         main(smoke_args(data_dir, run_dir))
     assert stop.value.code == 2 and f"--resume {run_dir}" in capsys.readouterr().err
     assert (run_dir / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`search.py --help | head`: the pipe closes before the help is written."""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, str(root / "search.py"), "--help"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # long before the interpreter has imported torch and printed anything
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1 and err == "", err
