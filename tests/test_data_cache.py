@@ -178,3 +178,25 @@ def test_decoder_errors_without_a_message_are_listed(tmp_path, monkeypatch):
     monkeypatch.setattr(cache, "decode", eof_on_g1)
     ds = load_dataset(config(tmp_path))
     assert ds.failed == [["good/g1.png", "EOFError"]] and len(ds.train) == 17
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_exif_orientation_is_applied(tmp_path, fmt):
+    """A camera that stores the pixels turned and says so in EXIF: the image and its size are read upright."""
+    upright = np.zeros((24, 40), np.uint8)  # H x W
+    upright[:8, :8] = 255  # a bright top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view": the stored pixels are the upright ones turned back
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    data = _saved(stored, fmt, exif=exif.tobytes(), **({"quality": 100} if fmt == "JPEG" else {}))
+    x, size = cache.decode(data, DataConfig(image_size=[24, 40]))
+    assert size == (24, 40) and x.shape == (24, 40)
+    assert x[:8, :8].mean() > 200 and x[16:, 32:].mean() < 50
+    write_images(tmp_path / "good", 2, size=(24, 40))
+    (tmp_path / "defect").mkdir()
+    for i in range(3):  # more turned than upright files: the size read from the headers must be the upright one
+        (tmp_path / "defect" / f"d{i}.png").write_bytes(_saved(stored, "PNG", exif=exif.tobytes()))
+    # A box on the upright image (x up to 40, y up to 24) is within it; on the stored one it would not be.
+    (tmp_path / "defect_area.csv").write_text("id,x_1,y_1,x_2,y_2\nd0,0,0,40,8\n")
+    ds = load_dataset(DataConfig(dataset="nexperia", data_dir=str(tmp_path)))
+    assert ds.sizes == {"24x40": 5} and ds.train.images.shape[2:] == (24, 40)

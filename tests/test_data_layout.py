@@ -175,3 +175,23 @@ def test_labels_csv_without_test_folder(tmp_path):
     (tmp_path / "labels.csv").write_text("id,label\nt0,1\n")
     with pytest.raises(UserError, match="no test folder.*test/all_tests"):
         load_dataset(config(tmp_path, labels_csv=str(tmp_path / "labels.csv")))
+
+
+def test_two_images_with_one_id_are_refused(tmp_path):
+    """The id (file name without extension) keys defect_area.csv, the labels CSV and the predictions."""
+    make_layout(tmp_path, "plain", n_test=0)
+    write_images(tmp_path / "defect", 1, ext=".bmp", prefix="g")  # g0.bmp as a defect, g0.png as a good image
+    with pytest.raises(UserError, match=r"good/g0.png and .*defect/g0.bmp have the same id 'g0'.*rename one"):
+        load_dataset(config(tmp_path))
+    with pytest.raises(UserError, match="same id 'g0'"):
+        load_folder(tmp_path, config(tmp_path))
+
+
+def test_a_test_image_may_share_a_training_image_id_but_not_when_scored_together(tmp_path):
+    make_layout(tmp_path, "plain")
+    write_images(tmp_path / "test", 1, prefix="g")  # test/g0.png beside good/g0.png
+    ds = load_dataset(config(tmp_path))
+    assert "g0" in ds.train.ids and "g0" in ds.test.ids
+    with pytest.raises(UserError, match="1 test image.*'g0'.*one by one"):
+        load_folder(tmp_path, config(tmp_path))
+    assert "g0" in load_folder(tmp_path / "test", config(tmp_path)).ids

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from ..errors import UserError
 from .config import DataConfig
 
 log = logging.getLogger("darts_nexp.data")
-VERSION = 2  # 2: 16-bit and float images scaled to 0..255 (1 clipped them to white)
+VERSION = 3  # 2: 16-bit and float images scaled to 0..255 (1 clipped them to white); 3: EXIF orientation applied
 STALE_S = 3600  # temp files older than this are left over from a killed build
 # What PIL raises on a corrupt, truncated or unsupported file (struct.error, IndexError, ZeroDivisionError and
 # EOFError come from damaged headers); decode() adds ValueError for pixels it cannot scale to 0..255.
@@ -96,7 +96,9 @@ def decode(data: bytes, cfg: DataConfig) -> tuple[np.ndarray, tuple[int, int]]:
     """Image file bytes -> (H, W) uint8 gray at cfg.image_size, and the original (h, w)."""
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        gray = to_gray8(im)
+        # Upright as a viewer shows it: a camera may store the pixels turned and say so in EXIF, and the boxes of
+        # defect_area.csv are drawn on the upright image.
+        gray = to_gray8(ImageOps.exif_transpose(im))
     top, left, ch, cw = region(gray.height, gray.width, cfg)
     oh, ow = cfg.image_size
     out = gray.crop((left, top, left + cw, top + ch))

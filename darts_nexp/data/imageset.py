@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 
 from ..config import validate
 from ..errors import UserError
 from .cache import UNREADABLE, Decoded, load_cached, region
 from .config import DataConfig, auto_image_size
-from .layout import (IMAGE_EXTS, LAYOUTS, Layout, check_ids, find_layout, list_class, list_images, match_layout,
-                     read_boxes, read_labels)
+from .layout import (IMAGE_EXTS, LAYOUTS, Layout, check_ids, find_layout, image_ids, list_class, list_images,
+                     match_layout, read_boxes, read_labels)
 
 log = logging.getLogger("darts_nexp.data")
 # Folder names that carry a label when scoring an arbitrary folder.
@@ -125,7 +125,8 @@ def native_size(cfg: DataConfig) -> tuple[int, int]:
     for path in list_class(layout.good)[:20] + list_class(layout.defect)[:20]:
         try:
             with Image.open(path) as im:
-                sizes[(im.height, im.width)] += 1
+                turned = im.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)  # decode() makes it upright
+                sizes[(im.width, im.height) if turned else (im.height, im.width)] += 1
         except UNREADABLE:
             continue
     if not sizes:
@@ -143,8 +144,8 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     good, defect = list_class(layout.good), list_class(layout.defect)
     test = list_images(layout.test) if layout.test else []
     paths = good + defect + test
+    ids = image_ids(good + defect) + image_ids(test)  # a test image may share a training image's name
     dec = load_cached(paths, root, cfg)
-    ids = [p.stem for p in paths]
     n_train = len(good) + len(defect)
     labels = [0] * len(good) + [1] * len(defect)
 
@@ -200,15 +201,20 @@ def load_folder(path, cfg: DataConfig) -> ImageSet:
     if match_layout(folder) is not None:
         ds = load_dataset(dataclasses.replace(cfg, dataset="nexperia", data_dir=str(folder)))
         parts = [ds.train] + ([ds.test] if ds.test else [])
+        twice = sorted(set(ds.train.ids) & set(ds.test.ids if ds.test else []))
+        if twice:
+            raise UserError(f"{len(twice)} test image(s) of {folder} have the id of a training image (e.g. "
+                            f"{twice[0]!r}, the file name without extension), so scored together their predictions "
+                            f"would share rows; score the training and test folders one by one")
         return ImageSet(folder.name, np.concatenate([p.images for p in parts]),
                         np.concatenate([p.labels for p in parts]), sum((p.ids for p in parts), []),
                         np.concatenate([p.boxes for p in parts]), sum((p.digests for p in parts), []))
     paths = list_images(folder)
     if not paths:
         raise UserError(f"{folder} holds no images ({', '.join(IMAGE_EXTS)}); pass a folder that does")
+    ids = image_ids(paths)
     dec = load_cached(paths, folder, cfg)
     _check_readable(folder, np.arange(len(paths)), paths, dec, folder, "the images to score")
-    ids = [p.stem for p in paths]
     boxes = np.full((len(paths), 4), np.nan, dtype=np.float32)
     return _imageset(folder.name, dec, np.arange(len(paths)), [_folder_label(p, folder) for p in paths], ids,
                      boxes, cfg)

@@ -91,6 +91,18 @@ def list_class(folder: Path) -> list[Path]:
     return images
 
 
+def image_ids(paths: list[Path]) -> list[str]:
+    """Each image's id, its file name without extension; two images of one set with the same id are refused, since
+    defect_area.csv, the labels CSV, splits.json and the predictions name images by id."""
+    seen: dict[str, Path] = {}
+    for p in paths:
+        other = seen.setdefault(p.stem, p)
+        if other != p:
+            raise UserError(f"{other} and {p} have the same id {p.stem!r} (the file name without extension), by which "
+                            f"the CSV files and the predictions name images; rename one of them")
+    return list(seen)
+
+
 class Table(dict):
     """A side file read into {id: value}, with the line each id came from (for messages)."""
 
