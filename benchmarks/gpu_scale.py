@@ -12,6 +12,11 @@ so that its peak memory and compile caches are its own. The variants switch one 
 CUDA (bf16 autocast on, channels-last on, no torch.compile): `base`, `no-amp`, `no-cl` (the search only; training
 has no channels-last option) and `compile`.
 
+Peak memory: on CUDA, the most allocated on the device over the timed steps (after the warm-up), which includes
+the network, its optimiser state and the step's activations; on the CPU, the case process's peak resident size
+(VmHWM) less that before the network was built, which also counts the first step and allocator caches, so read it
+as an upper bound of what the step needs in float32.
+
 Prints a Markdown table and writes every figure to --out (JSON). A case that fails (out of memory, say) is a row
 with its error, and the others go on.
 """
@@ -26,6 +31,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from darts_nexp.runtime import peak_memory_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 NEXPERIA_TRAIN = 34_457  # labelled training images; the search trains weights on half and alphas on the other half
@@ -93,6 +100,8 @@ def measure(args, task: str, size: tuple[int, int], options: dict) -> dict:
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
+    device = torch.device(args.device)
+    before_mb = peak_memory_mb(device)  # on the CPU: the interpreter and torch, before the network exists
     step, images, epoch_images, epochs = (search_case if task == "search" else train_case)(args, size, options)
 
     def timed() -> float:
@@ -113,7 +122,7 @@ def measure(args, task: str, size: tuple[int, int], options: dict) -> dict:
     epoch_s = epoch_images / images * seconds
     return {"first_step_s": first, "step_s": seconds, "images_per_s": images / seconds, "epoch_min": epoch_s / 60,
             "projected_h": epoch_s * epochs / 3600,
-            "peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None}
+            "peak_mb": peak_memory_mb(device) - (0 if cuda else before_mb)}
 
 
 def cases(args) -> list[dict]:
@@ -139,7 +148,7 @@ def table(rows: list[dict]) -> str:
         if "error" in r:
             lines.append(f"{head} failed: {r['error'][:120]} | | | | | |")
             continue
-        peak = f"{r['peak_mb']:,.0f} MB" if r["peak_mb"] is not None else "-"
+        peak = f"{r['peak_mb']:,.0f} MiB"
         lines.append(f"{head} {r['first_step_s']:.2f} s | {r['step_s']:.3f} s | {r['images_per_s']:,.0f} | {peak} | "
                      f"{r['epoch_min']:.1f} min | {r['projected_h']:.1f} h |")
     return "\n".join(lines)

@@ -17,6 +17,8 @@ import time
 
 import torch
 
+from darts_nexp.runtime import peak_memory_mb
+
 MODES = ("weight", "first", "second")
 
 
@@ -53,21 +55,13 @@ def setup(device: str, threads: int, channels_last: bool):
     return step
 
 
-def vm_hwm_mb() -> float:
-    """This process's peak resident memory since its exec. ru_maxrss would not do: Linux carries the peak of the
-    process image before exec over into it, and a subprocess starts as a fork of this (already large) benchmark."""
-    with open("/proc/self/status") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-    return kb / 1024
-
-
 def peak_memory(mode: str, args) -> dict:
     step = setup(args.device, args.threads, args.channels_last)
     for _ in range(2):
         step(mode)
-    out = {"peak_rss_mb": vm_hwm_mb()}
+    out = {"peak_rss_mb": peak_memory_mb(torch.device("cpu"))}  # this subprocess's own peak (VmHWM)
     if args.device.startswith("cuda"):
-        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        out["peak_cuda_mb"] = peak_memory_mb(torch.device(args.device))
     return out
 
 

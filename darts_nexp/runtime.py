@@ -8,6 +8,7 @@ uninterrupted run would.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 from pathlib import Path
@@ -88,6 +89,28 @@ def seed_epoch(seed: int, epoch: int) -> int:
     np.random.seed(derived)
     torch.manual_seed(derived)
     return derived
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """The most memory this process has held so far, in MiB: tensors allocated on a CUDA device, else the peak
+    resident size (VmHWM; NaN without /proc). Not ru_maxrss: Linux carries that over from the process image before
+    exec, so a subprocess would report its parent's peak."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return math.nan
+
+
+def memory_note(history: list, device: torch.device) -> str:
+    """The summary line of a finished run's peak memory (history entries carry peak_mb)."""
+    peak = max((h.get("peak_mb", math.nan) for h in history), default=math.nan)
+    if math.isnan(peak):
+        return "peak memory not known on this system"
+    where = "allocated on the GPU" if device.type == "cuda" else "resident, whole process"
+    return f"peak memory {peak:,.0f} MiB ({where})"
 
 
 def tensorboard_writer(run_dir: Path):

@@ -45,6 +45,8 @@ def test_smoke_search_writes_every_artifact(finished_run, capsys):
     assert result.genotype_path == export and Genotype.load(export) == Genotype.load(run_dir / "genotype.yaml")
     last = Genotype.from_dict(result.history[-1]["genotype"])
     assert len(result.history) == 2 and (last.normal, last.reduce) == (result.genotype.normal, result.genotype.reduce)
+    peaks = [h["peak_mb"] for h in result.history]  # this process's peak so far: positive, never falling
+    assert 0 < peaks[0] <= peaks[1]
     state = load_checkpoint(run_dir / "checkpoint.pt")
     assert state["epoch"] == 1 and set(state["alphas"]) == {"alpha_normal", "alpha_reduce"}
     assert not any(k.startswith("alpha") for k in state["weights"])

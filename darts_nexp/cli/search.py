@@ -26,7 +26,8 @@ from ..loops import predict, weight_optimizer
 from ..metrics import auc
 from ..render import INSTALL_HINT, render_genotype
 from ..runs import CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint
-from ..runtime import Amp, compile_in_place, seed_epoch, start_runtime, tensorboard_writer
+from ..runtime import (Amp, compile_in_place, memory_note, peak_memory_mb, seed_epoch, start_runtime,
+                       tensorboard_writer)
 from ..space import Genotype
 from ..supernet import SearchNetwork
 from .inputs import resolve_input
@@ -233,7 +234,8 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
                 raise Diverged(f"the architecture weights (alphas) became non-finite in epoch {epoch + 1}")
             ranks.mean_buffers_(model)
             val_loss, scores, labels = predict(model, val_batches, epoch + 1, ranks)
-            stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=auc(labels, scores))
+            stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=auc(labels, scores),
+                         peak_mb=peak_memory_mb(device))
             genotype = model.genotype()
             ranks.agree(genotype.to_dict(), f"genotype after epoch {epoch + 1}")
             stats["normal_skips"] = genotype.normal_skips  # the collapse report
@@ -254,7 +256,7 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
                        f"normal-cell skips {stats['normal_skips']} | edges changed {stats['changed']}")
     if writer is not None:
         writer.close()
-    return _finish(cfg, run_dir, model, history, time.time() - start, reach)
+    return _finish(cfg, run_dir, model, history, time.time() - start, reach, device)
 
 
 PAPER_REACH = 3e-4 * 50 * 391  # DARTS on CIFAR-10: Adam at 3e-4, 50 epochs of 391 steps (25,000 images, batch 64)
@@ -275,8 +277,8 @@ def settle_note(history: list, reach: float) -> str | None:
             f"the cell with random ones (benchmarks/search_quality.py).")
 
 
-def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float, reach: float
-            ) -> SearchResult:
+def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float, reach: float,
+            device: torch.device) -> SearchResult:
     """Write the genotype, its export and the drawings, then print where everything went."""
     meta = {"dataset": cfg.data.dataset, "order": cfg.order, "epochs": len(history), "seed": cfg.seed,
             "run_dir": str(run_dir.path), "max_skips": cfg.max_skips}
@@ -291,7 +293,8 @@ def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list
         raise UserError(f"cannot write the genotype to {export} ({e}); pass a writable path to --genotype-out")
     drawings, has_dot = render_genotype(genotype, run_dir.path)
     run_dir.finish()
-    print(f"\nsearch finished in {seconds:.1f} s ({len(history)} epochs, {cfg.order} order)")
+    print(f"\nsearch finished in {seconds:.1f} s ({len(history)} epochs, {cfg.order} order; "
+          f"{memory_note(history, device)})")
     print(f"  genotype:      {export}  (copy: {run_dir.file(GENOTYPE)})")
     print(f"  history:       {run_dir.file(HISTORY)}")
     print(f"  cell drawings: {', '.join(str(p) for p in drawings)}")

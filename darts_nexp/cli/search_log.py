@@ -17,6 +17,7 @@ def log_epoch(writer, model, stats: dict, genotype, architect) -> None:
     writer.add_scalar("search/edges_changed", stats["changed"], epoch)
     writer.add_scalar("lr/weights", stats["lr"], epoch)
     writer.add_scalar("lr/alphas", architect.optimizer.param_groups[0]["lr"], epoch)
+    writer.add_scalar("memory/peak_mb", stats["peak_mb"], epoch)
     names = edge_names(model.nodes)
     for cell, alpha in model.arch_state().items():
         if alpha.dim() == 1:  # the edge betas of edge normalisation

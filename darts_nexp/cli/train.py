@@ -39,7 +39,8 @@ from ..loops import predict, weight_optimizer
 from ..models import DARTS, check_model_name, create_model, load_model, split_parameters
 from ..metrics import auc, check_threshold_options, choose_threshold
 from ..runs import BEST, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
-from ..runtime import Amp, compile_in_place, seed_epoch, start_runtime, tensorboard_writer
+from ..runtime import (Amp, compile_in_place, memory_note, peak_memory_mb, seed_epoch, start_runtime,
+                       tensorboard_writer)
 from ..space import Genotype, auto_stem
 from .inputs import resolve_input
 
@@ -315,11 +316,12 @@ def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: tor
             # Scored in fp32, like the test and evaluate, so that the threshold means the same everywhere.
             val_loss, val_scores, val_labels = predict(model, val_batches, epoch + 1, ranks)
             val_auc = auc(val_labels, val_scores)
-            stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=val_auc)
+            stats.update(epoch=epoch + 1, lr=lr, val_loss=val_loss, val_auc=val_auc, peak_mb=peak_memory_mb(device))
             history.append({k: float(v) for k, v in stats.items()})
             if writer is not None:
                 for key in ("train_loss", "train_main_loss", "train_auc", "val_loss", "val_auc", "lr"):
                     writer.add_scalar(key.replace("_", "/", 1), stats[key], epoch + 1)
+                writer.add_scalar("memory/peak_mb", stats["peak_mb"], epoch + 1)
             score = -math.inf if math.isnan(val_auc) else val_auc
             improved = best_auc is None or score > best_auc
             if improved:
@@ -359,7 +361,7 @@ def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, secon
     run_dir.finish()
     t = best["threshold"]
     print(f"\ntraining finished in {seconds:.1f} s ({len(history)} epochs; best epoch {best['epoch'] + 1}, "
-          f"val AUC {best['val_auc']:.4f})")
+          f"val AUC {best['val_auc']:.4f}; {memory_note(history, device)})")
     print(f"  test AUC {metrics['auc']:.4f} on {metrics['n_images']} images ({splits.test_source})")
     print(f"  threshold {t['value']:.4f} ({t['method']} on the {t['chosen_on']} split): recall {metrics['recall']:.3f}"
           f", precision {metrics['precision']:.3f}, TPR at 1%/5% FPR {metrics['tpr_at_fpr_1pct']:.3f}/"
