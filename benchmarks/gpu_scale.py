@@ -4,9 +4,9 @@ speed option: the figures of docs/benchmarks.md "On a GPU".
     python benchmarks/gpu_scale.py --device cuda [--sizes 128 132 256 264] [--variants base no-amp no-cl compile]
     python benchmarks/gpu_scale.py --device cuda --sizes 256 264 --partial-channels 4 --search-batch 64
 
-A search step is a first-order architecture step plus a weight step of search.py's default network (C=16, 8 cells,
-the stem that search.py picks for the size); a training step is one step of train_final.py's default network
-(DARTS_V2, C=48, 14 cells, auxiliary head) or of --model NAME. Inputs are random images of one channel on the
+A search step is an architecture step (--order, second by default as in search.py) plus a weight step of
+search.py's default network (C=16, 8 cells, the stem that search.py picks for the size); a training step is one
+step of train_final.py's default network (DARTS_V2, C=48, 14 cells, auxiliary head) or of --model NAME. Inputs are random images of one channel on the
 device, so the data pipeline is left out (docs/benchmarks.md measures it apart). Every case runs in a fresh process,
 so that its peak memory and compile caches are its own. The variants switch one option from search.py's defaults on
 CUDA (bf16 autocast on, channels-last on, no torch.compile): `base`, `no-amp`, `no-cl` (the search only; training
@@ -44,7 +44,7 @@ def search_case(args, size, options):
     from darts_nexp.cli import search as search_cli
     from darts_nexp.space import auto_stem
 
-    cfg = search_cli.SearchConfig(order="first", batch_size=args.search_batch, init_channels=args.search_channels,
+    cfg = search_cli.SearchConfig(order=args.order, batch_size=args.search_batch, init_channels=args.search_channels,
                                   layers=args.search_layers, partial_channels=args.partial_channels,
                                   stem=auto_stem(size), **options)
     cfg.validate()
@@ -149,7 +149,7 @@ def table(rows: list[dict]) -> str:
             lines.append(f"{head} failed: {r['error'][:120]} | | | | | |")
             continue
         peak = f"{r['peak_mb']:,.0f} MiB"
-        lines.append(f"{head} {r['first_step_s']:.2f} s | {r['step_s']:.3f} s | {r['images_per_s']:,.0f} | {peak} | "
+        lines.append(f"{head} {r['first_step_s']:.2f} s | {r['step_s']:.3f} s | {r['images_per_s']:,.1f} | {peak} | "
                      f"{r['epoch_min']:.1f} min | {r['projected_h']:.1f} h |")
     return "\n".join(lines)
 
@@ -163,6 +163,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--order", choices=("first", "second"), default="second",
+                        help="of the architecture step (search.py's default: second)")
     parser.add_argument("--search-batch", type=int, default=64)
     parser.add_argument("--search-channels", type=int, default=16)
     parser.add_argument("--search-layers", type=int, default=8)
