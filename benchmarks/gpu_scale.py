@@ -8,9 +8,9 @@ A search step is an architecture step (--order, second by default as in search.p
 search.py's default network (C=16, 8 cells, the stem that search.py picks for the size); a training step is one
 step of train_final.py's default network (DARTS_V2, C=48, 14 cells, auxiliary head) or of --model NAME. Inputs are
 random images of one channel on the device, so the data pipeline is left out (docs/benchmarks.md measures it
-apart). Every case runs in a fresh process, so that its peak memory and compile caches are its own. The variants switch one option from search.py's defaults on
-CUDA (bf16 autocast on, channels-last on, no torch.compile): `base`, `no-amp`, `no-cl` (the search only; training
-has no channels-last option) and `compile`.
+apart). Every case runs in a fresh process, so that its peak memory and compile caches are its own. The variants
+switch one option from search.py's defaults on CUDA (bf16 autocast on, channels-last on, no torch.compile): `base`,
+`no-amp`, `no-cl` (the search only; training has no channels-last option) and `compile`.
 
 Peak memory: on CUDA, the most allocated on the device over the timed steps (after the warm-up), which includes
 the network, its optimiser state and the step's activations; on the CPU, the case process's peak resident size

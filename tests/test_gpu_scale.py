@@ -17,7 +17,8 @@ def test_every_case_reports_its_figures(tmp_path, capsys):
     assert [(r["task"], r["variant"]) for r in rows] == [("search", "base"), ("search", "no-cl"), ("train", "base")]
     for r in rows:
         assert "error" not in r, r
-        assert r["step_s"] > 0 and r["images_per_s"] == 4 / r["step_s"] and r["peak_mb"] > 0  # the process's resident peak above its start
+        # On the CPU the peak is the case process's resident peak above its start.
+        assert r["step_s"] > 0 and r["images_per_s"] == 4 / r["step_s"] and r["peak_mb"] > 0
         epochs, images = (50, 34_457 / 2) if r["task"] == "search" else (50, 34_457 * 0.8)
         assert abs(r["projected_h"] - images / 4 * r["step_s"] * epochs / 3600) < 1e-9
     assert json.loads((tmp_path / "g.json").read_text())["rows"] == json.loads(json.dumps(rows))
