@@ -221,18 +221,33 @@ def read_config(run_dir: str | Path) -> dict:
 
 def saved_config(run_dir: str | Path, kind: str) -> dict:
     """The config a run of `kind` saved, for `--resume`."""
-    _resumable(Path(run_dir), kind, CONFIG)
+    _resumable(Path(run_dir), kind, with_config=True)
     return read_config(run_dir)
 
 
-def _resumable(path: Path, kind: str, needs: str | None = None) -> None:
-    """Refuse, with the command to use instead, a --resume of anything but a run of `kind` (holding `needs`)."""
+# What a run of each kind holds once its first epoch is done: the checkpoint a resume continues from first, then
+# what its end reads (a training run scores best.pt).
+AFTER_FIRST_EPOCH = {"search": (SEARCH_CHECKPOINT,), "train": (LAST, BEST)}
+
+
+def _resumable(path: Path, kind: str, with_config: bool = False) -> None:
+    """Refuse, with the command to use instead, a --resume of anything but a run of `kind` (holding its config.yaml
+    when `with_config`), and of a run that has lost a file it needs: a finished run without its checkpoints would
+    otherwise start again from scratch and overwrite its results."""
     found = run_kind(path) if path.is_dir() else None
     if found is not None and found != kind:
         raise UserError(f"--resume {path}: that folder holds {a_run(found)}, not {a_run(kind)}; continue it "
                         f"with {COMMANDS[found]} --resume {path}")
-    if found is None or (needs and not (path / needs).is_file()):
+    if found is None:
         raise UserError(f"--resume {path}: no {kind} run there; pass the folder of an earlier {COMMANDS[kind]} run")
+    files = AFTER_FIRST_EPOCH[kind]
+    past_first = run_info(path).get("status") == "finished" or (path / files[0]).is_file()
+    missing = [n for n in ([CONFIG] if with_config else []) + list(files if past_first else ())
+               if not (path / n).is_file()]
+    if missing:
+        raise UserError(f"--resume {path}: this {kind} run has lost {' and '.join(missing)} (deleted or moved?), so "
+                        f"it cannot be continued; its other files are left as they are. Restore the file, or start "
+                        f"a new run with another --out")
 
 
 def _upgrade(ckpt: dict) -> dict:

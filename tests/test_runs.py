@@ -13,6 +13,7 @@ from darts_nexp.cli.search import main as search
 from darts_nexp.cli.train import main as train
 from darts_nexp.errors import UserError
 from darts_nexp.evaluate import main as evaluate
+from darts_nexp.explain import main as explain
 from darts_nexp.models import load_model
 from darts_nexp.loops import check_loss
 from darts_nexp.runs import FORMAT, Run, load_checkpoint, run_kind, trained_checkpoint
@@ -86,6 +87,24 @@ def test_a_refused_resume_changes_nothing(runs, tmp_path, capsys):
     fails(capsys, train, ["--resume", runs / "train", "--data.image-size", "16", "20"], "--data.image-size")
     assert snapshot(runs / "train") == before and json.loads((runs / "train" / "run.json").read_text())[
         "status"] == "finished"
+
+
+@pytest.mark.parametrize("kind,lost", [("search", "checkpoint.pt"), ("train", "last.pt"), ("train", "best.pt"),
+                                       ("train", "config.yaml"), ("search", "config.yaml")])
+def test_a_finished_run_that_lost_a_file_is_not_run_again(runs, tmp_path, capsys, kind, lost):
+    """Without the refusal a finished run missing its checkpoint would start from scratch and overwrite its results
+    (and one missing best.pt would be marked running before failing)."""
+    run = tmp_path / kind
+    run.mkdir()
+    for name, data in snapshot(runs / kind).items():
+        if name != lost:
+            (run / name).write_bytes(data)
+    before = snapshot(run)
+    fails(capsys, search if kind == "search" else train, ["--resume", run, "--progress", "false"],
+          f"this {kind} run has lost {lost}", "start a new run")
+    assert snapshot(run) == before
+    if kind == "train" and lost != "last.pt":  # the commands that study a trained run say the same
+        fails(capsys, explain, [run, "--device", "cpu"], f"has lost {lost}")
 
 
 def test_evaluate_refuses_before_making_a_folder(runs, tmp_path, capsys):

@@ -14,7 +14,7 @@ from ..config import from_dict
 from ..data import Batches, ImageSet, TrainSplits, check_splits, train_splits
 from ..errors import UserError
 from ..models import load_model
-from ..runs import BEST, COMMANDS, CONFIG, a_run, load_checkpoint, read_config, run_kind
+from ..runs import BEST, COMMANDS, CONFIG, LAST, a_run, load_checkpoint, read_config, run_info, run_kind
 from .train import TrainConfig
 
 
@@ -68,9 +68,12 @@ def check_trained(run_dir: str | Path, command: str) -> Path:
     if kind != "train":
         what = f"holds {a_run(kind)}" if kind else "holds no darts-nexp run"
         raise UserError(f"{path} {what}; {command} takes the run directory of a {COMMANDS['train']} run")
-    if not (path / BEST).is_file() or not (path / CONFIG).is_file():
-        missing = BEST if not (path / BEST).is_file() else CONFIG
-        raise UserError(f"{path} has no {missing}: the run has not finished an epoch; train it further with "
+    missing = [name for name in (CONFIG, BEST) if not (path / name).is_file()]
+    if missing and (run_info(path).get("status") == "finished" or (path / LAST).is_file()):
+        raise UserError(f"{path} has lost {' and '.join(missing)} (deleted or moved?); restore it, or train a new "
+                        f"run with {COMMANDS['train']}")
+    if missing:
+        raise UserError(f"{path} has no {missing[0]}: the run has not finished an epoch; train it further with "
                         f"{COMMANDS['train']} --resume {path}")
     return path
 
