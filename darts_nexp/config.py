@@ -103,12 +103,18 @@ def from_dict(cls, values, where: str = "config"):
     return cls(**kwargs)
 
 
-def validate(cfg) -> None:
-    """Run every `validate()` of the config tree, inner sections first."""
+SEED_MAX = 2**32 - 1  # numpy's and scikit-learn's seeds are unsigned 32-bit integers
+
+
+def validate(cfg, prefix: str = "") -> None:
+    """Run every `validate()` of the config tree, inner sections first, after checking every `seed` field's range
+    (`prefix`: the dotted flag name of the section)."""
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
-            validate(value)
+            validate(value, f"{prefix}{f.name}.")
+        elif f.name == "seed" and isinstance(value, int) and not 0 <= value <= SEED_MAX:
+            raise UserError(f"--{prefix}seed {value}: seeds must be whole numbers from 0 to {SEED_MAX}")
     check = getattr(cfg, "validate", None)
     if check:
         check()

@@ -1,4 +1,5 @@
 """Configs: defaults, then the YAML file, then the command line; values are taken as typed, bad types fail clearly."""
+import importlib
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
@@ -143,3 +144,22 @@ def test_help_lists_every_option_with_its_default(capsys):
 ])
 def test_a_malformed_flag_is_one_error_line(tmp_path, capsys, argv, names):
     fails(capsys, search_main, argv, *names, "search.py --help")
+
+
+@pytest.mark.parametrize("module,argv", [
+    ("darts_nexp.cli.search", ["--seed", "{seed}"]),
+    ("darts_nexp.cli.train", ["--seed", "{seed}"]),
+    ("darts_nexp.cli.search", ["--data.synthetic.seed", "{seed}"]),
+    ("darts_nexp.cli.explain", ["/no/run", "--seed", "{seed}"]),
+    ("darts_nexp.cli.features", ["/no/run", "--seed", "{seed}"]),
+    ("darts_nexp.cli.ensemble", ["/no/a", "/no/b", "--seed", "{seed}"]),
+    ("darts_nexp.space.sample", ["--seed", "{seed}"]),
+    ("darts_nexp.data.synthetic", ["--out", "{tmp}/syn", "--seed", "{seed}"]),
+])
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_seeds_outside_what_numpy_takes_are_one_error(tmp_path, capsys, module, argv, seed):
+    """numpy and scikit-learn take seeds in 0..2**32-1 only; anything else failed deep inside them."""
+    main = importlib.import_module(module).main
+    flag = argv[argv.index("{seed}") - 1]
+    fails(capsys, main, [a.format(seed=seed, tmp=tmp_path) for a in argv], f"{flag} {seed}", "0 to 4294967295")
+    assert not (tmp_path / "syn").exists()

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..config import validate
 from ..errors import UserError, cli_entry
 from .config import SyntheticConfig
 from .draw import draw_part
@@ -69,7 +70,7 @@ def _image(cfg: SyntheticConfig, plan: dict, i: int):
 
 def generate(cfg: SyntheticConfig, out: Path | str, progress: bool = True) -> Path:
     """Write the synthetic set to `out`, replacing an earlier synthetic set there."""
-    cfg.validate()
+    validate(cfg)
     out = Path(out)
     _clear(out)
     for sub in (GOOD_DIR, DEFECT_DIR, TEST_DIR):

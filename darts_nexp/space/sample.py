@@ -56,8 +56,6 @@ class SampleConfig:
     def validate(self) -> None:
         if self.n < 1:
             raise UserError(f"--n {self.n}: nothing to write; pass --n 1 or more")
-        if self.seed < 0:
-            raise UserError(f"--seed {self.seed}: seeds must be 0 or more")
         if self.nodes < 1:
             raise UserError(f"--nodes {self.nodes}: a cell needs at least 1 intermediate node; DARTS uses --nodes 4")
         if not 0 < self.tolerance < 1:
@@ -107,7 +105,7 @@ def final_param_count(genotype: Genotype, init_channels: int = 48, layers: int =
 
 def run(cfg: SampleConfig) -> list[Path]:
     """Write cfg.n genotype files to cfg.out and return their paths."""
-    cfg.validate()
+    config.validate(cfg)
     reference = band = None
     if cfg.like is not None:
         reference = Genotype.load(cfg.like)
