@@ -46,9 +46,15 @@ def read_user_text(path: Path | str, what: str, hint: str) -> str:
                         f"UTF-8, or {hint}") from None
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether `e` says the host or the GPU ran out of memory (torch reports both as RuntimeError)."""
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
 def cli_entry(fn):
-    """Wrap a command's `main` so that UserError and Ctrl-C end the program with a message, and a closed output pipe
-    quietly, never with a traceback."""
+    """Wrap a command's `main` so that UserError, a denied permission, running out of memory and Ctrl-C end the
+    program with one message, and a closed output pipe quietly, never with a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -64,6 +70,17 @@ def cli_entry(fn):
             sys.exit(1)
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        except PermissionError as e:  # from any file or folder the command touches: name it rather than trace it
+            print(f"error: permission denied: {e.filename or e}; make it readable (and writable, where the command "
+                  f"writes), or pass another path", file=sys.stderr)
+            sys.exit(2)
+        except (MemoryError, RuntimeError) as e:
+            if not _out_of_memory(e):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            print(f"error: out of memory ({first[:200]}); lower --batch-size, --init-channels or --data.image-size; "
+                  f"finished epochs stay checkpointed", file=sys.stderr)
             sys.exit(2)
         except Interrupted as e:
             print(f"\n{e}", file=sys.stderr)

@@ -72,3 +72,15 @@ def test_data_dir_that_is_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(UserError, match="pass another --data-dir"):
         load_dataset(DataConfig(data_dir=str(tmp_path / "f"), synthetic=SyntheticConfig(**SMALL)))
+
+
+def test_a_complete_set_is_read_without_writing_anything(tmp_path):
+    """A complete set needs no lock to be read, so a read-only copy of it works (root ignores chmod, so the lock
+    file is made impossible to open instead)."""
+    cfg = SyntheticConfig(n_train=8, n_test=0, size=[32, 32])
+    out = ensure(cfg, tmp_path / "syn")
+    (out / ".lock").unlink()
+    (out / ".lock").mkdir()  # open(".lock", "w") would now fail
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in out.rglob("*"))
+    assert ensure(cfg, out) == out
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.rglob("*")) == before

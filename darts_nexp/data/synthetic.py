@@ -118,22 +118,27 @@ def _clear(out: Path) -> None:
         shutil.rmtree(out / name, ignore_errors=True)
 
 
+def _found(out: Path) -> dict | None:
+    try:
+        return json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def ensure(cfg: SyntheticConfig, out: Path | str) -> Path:
     """Generate the set at `out` unless a complete one with the same parameters is already there."""
     out = Path(out)
+    wanted = {"version": VERSION, **dataclasses.asdict(cfg), "complete": True}
+    if _found(out) == wanted:
+        return out  # complete, and never rewritten: reading it needs no lock, so a read-only copy works
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create the synthetic data folder {out} ({e.strerror}); pass another --data-dir")
-    wanted = {"version": VERSION, **dataclasses.asdict(cfg), "complete": True}
     # A lock, so that two commands started at once do not write the same set over each other.
     with open(out / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            found = json.loads((out / MARKER).read_text())
-        except (OSError, ValueError):
-            found = None
-        if found != wanted:
+        if _found(out) != wanted:
             print(f"synthetic: generating {cfg.n_train}+{cfg.n_test} images of {cfg.size[0]}x{cfg.size[1]} "
                   f"in {out}", flush=True)
             generate(cfg, out)
