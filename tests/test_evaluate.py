@@ -34,6 +34,14 @@ def test_scoring_the_test_folder_reproduces_training(trained, tmp_path):
     assert len((out / "submission.csv").read_text().splitlines()) == 1 + ours["n_images"]
 
 
+def test_the_image_cache_can_be_put_elsewhere(trained, tmp_path):
+    """For a folder of images that is read-only (a shared drive), the decoded images go to --cache-dir."""
+    data, run = trained
+    evaluate([str(run), "--data-dir", str(data / "test"), "--cache-dir", str(tmp_path / "cache"),
+              "--out", str(tmp_path / "scored")])
+    assert list((tmp_path / "cache").glob("*.npy"))
+
+
 def test_unlabelled_folder_gets_a_submission_only(trained):
     data, run = trained
     result = evaluate([str(run / "best.pt"), "--data-dir", str(data / "test"), "--threshold", "0.3"])

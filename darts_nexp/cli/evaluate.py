@@ -40,6 +40,8 @@ class EvaluateConfig:
     """folder of images to score"""
     labels_csv: Optional[str] = None
     """id,label CSV giving the images' labels"""
+    cache_dir: Optional[str] = None
+    """decoded-image cache (default <data_dir>/.cache, or ~/.cache/darts-nexp if that is not writable)"""
     out: Optional[str] = None
     """output folder (default: a new eval-<folder>-<time> inside the run directory)"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -90,7 +92,7 @@ def run(cfg: EvaluateConfig) -> dict:
     model = load_model(ckpt).to(device)
     # The preprocessing the network was trained with (size, crop, channels); only the folder is new.
     data_cfg = dataclasses.replace(from_dict(DataConfig, ckpt["data"], where=f"{ckpt_path} data"),
-                                   data_dir=cfg.data_dir, labels_csv=None, cache_dir=None)
+                                   data_dir=cfg.data_dir, labels_csv=None, cache_dir=cfg.cache_dir)
     images = load_folder(cfg.data_dir, data_cfg)
     labels = images.labels
     if cfg.labels_csv:

@@ -122,7 +122,8 @@ def load_cached(paths: list[Path], root: Path, cfg: DataConfig) -> Decoded:
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create the image cache {cache} ({e.strerror}); pass a writable --data.cache-dir")
+        raise UserError(f"cannot create the image cache {cache} ({e.strerror}); pass a writable folder to "
+                        f"--data.cache-dir (--cache-dir of evaluate)")
     key = cache_key(paths, root, cfg)
     npy, meta = cache / f"{key}.npy", cache / f"{key}.json"
     if not (npy.is_file() and meta.is_file()):
