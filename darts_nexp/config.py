@@ -25,7 +25,7 @@ import typeguard
 import yaml
 from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
 
-from .errors import UserError, read_user_text
+from .errors import UserError, load_user_yaml, read_user_text
 
 COMMAND_SECTIONS = ("search", "train", "evaluate")
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -145,11 +145,7 @@ def read_yaml(path: Path | str, section: str | None = None) -> dict:
     """Read a config file: its shared top-level keys, then its `section` for this command on top."""
     path = Path(path)
     text = read_user_text(path, "config file", "pass a YAML config file to --config (configs/ has examples)")
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}); fix the file or pass another "
-                        f"--config") from None
+    raw = load_user_yaml(text, path, "fix the file or pass another --config") or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of config keys, not {type(raw).__name__}")
     shared = {k: v for k, v in raw.items() if k not in COMMAND_SECTIONS and k != section}

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 
 class UserError(Exception):
     """Bad input from the user (a missing folder, a malformed file, an unknown name).
@@ -44,6 +46,45 @@ def read_user_text(path: Path | str, what: str, hint: str) -> str:
         line = data[: e.start].count(b"\n") + 1
         raise UserError(f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); save the {what} as "
                         f"UTF-8, or {hint}") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, but a key given twice in one mapping is an error rather than silently the last value."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: let SafeLoader report it
+                break
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"key {key!r} given twice", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(e: yaml.YAMLError, text: str) -> str:
+    """A YAML error on one line: the problem and where it is."""
+    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
+    if isinstance(e, yaml.reader.ReaderError):
+        line = text[: e.position].count("\n") + 1
+        return f"character {chr(e.character)!r} is not allowed in YAML text, at line {line}"
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(e).split())
+
+
+def load_user_yaml(text: str, path: Path | str, hint: str):
+    """The YAML document in `text` (read from `path`), or one UserError naming the line, then `hint`. A key given
+    twice in one mapping is refused rather than silently taken at its last value."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        raise UserError(f"{path} is not valid YAML ({_yaml_problem(e, text)}); {hint}") from None
 
 
 def _out_of_memory(e: BaseException) -> bool:

@@ -118,6 +118,10 @@ def test_malformed_or_missing_file(tmp_path):
     section.write_text("search: 3\n")
     with pytest.raises(UserError, match="section 'search' must be a mapping"):
         read_yaml(section, "search")
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("seed: 3\nsearch:\n  epochs: 2\n  epochs: 5\n")  # the last one used to win, silently
+    with pytest.raises(UserError, match=r"twice.yaml is not valid YAML \(key 'epochs' given twice at line 4"):
+        read_yaml(twice, "search")
 
 
 def test_resume_and_config_together_are_refused(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import UserError, read_user_text
+from ..errors import UserError, load_user_yaml, read_user_text
 from ..runs import write_atomic
 from .ops import PRIMITIVES
 from .skeleton import edge_inputs
@@ -152,23 +152,8 @@ class Genotype:
         path = Path(path)
         hint = "pass a genotype YAML file from genotypes/ or one written by search.py (see docs/genotypes.md)"
         text = read_user_text(path, "genotype file", hint)
-        try:
-            d = yaml.load(text, Loader=_UniqueKeyLoader)
-        except yaml.YAMLError as e:
-            raise UserError(f"{path} is not valid YAML ({_yaml_problem(e, text)}); "
-                            f"fix that line (see docs/genotypes.md)")
+        d = load_user_yaml(text, path, "fix that line (see docs/genotypes.md)")
         return cls.from_dict(d, where=str(path))
-
-
-def _yaml_problem(e: yaml.YAMLError, text: str) -> str:
-    """A YAML error on one line: the problem and where it is."""
-    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
-    if isinstance(e, yaml.reader.ReaderError):
-        line = text[: e.position].count("\n") + 1
-        return f"character {chr(e.character)!r} is not allowed in YAML text, at line {line}"
-    if problem and mark is not None:
-        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
-    return " ".join(str(e).split())
 
 
 def _kind(value) -> str:
@@ -178,25 +163,6 @@ def _kind(value) -> str:
     kinds = {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}
     text = repr(value)
     return f"{kinds.get(type(value), type(value).__name__)} {text[:60] + '...' if len(text) > 60 else text}"
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.safe_load, but a key given twice in one mapping is an error rather than silently the last value."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                repeated = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: let SafeLoader report it
-                break
-            if repeated:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    f"key {key!r} given twice", key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
 
 
 def derive_genotype(alpha_normal, alpha_reduce, nodes: int = 4, name: str = "", meta: dict | None = None,
