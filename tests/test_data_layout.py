@@ -53,6 +53,11 @@ def test_boxes_scaled_to_resized_image(tmp_path):
 def test_missing_folder(tmp_path):
     with pytest.raises(UserError, match="not found"):
         load_dataset(config(tmp_path / "nope"))
+    (tmp_path / "a.bmp").write_bytes(b"BM")
+    with pytest.raises(UserError, match="a.bmp is a file, not a folder"):
+        load_dataset(config(tmp_path / "a.bmp"))
+    with pytest.raises(UserError, match="a.bmp is a file, not a folder"):
+        load_folder(tmp_path / "a.bmp", config(tmp_path))
 
 
 def test_unknown_layout_lists_the_three(tmp_path):

@@ -197,7 +197,8 @@ def load_folder(path, cfg: DataConfig) -> ImageSet:
     validate(cfg)
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise UserError(f"folder {folder} not found; pass a folder of images ({', '.join(IMAGE_EXTS)})")
+        what = "is a file, not a folder" if folder.exists() else "not found"
+        raise UserError(f"folder {folder} {what}; pass a folder of images ({', '.join(IMAGE_EXTS)})")
     if match_layout(folder) is not None:
         ds = load_dataset(dataclasses.replace(cfg, dataset="nexperia", data_dir=str(folder)))
         parts = [ds.train] + ([ds.test] if ds.test else [])

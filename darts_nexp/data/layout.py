@@ -56,7 +56,8 @@ def find_layout(root: Path | str) -> Layout:
     """Recognise which of the three layouts `root` holds, or say what was expected."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise UserError(f"data folder {root} not found; pass the folder that holds the dataset to --data-dir")
+        what = "is a file, not a folder" if root.exists() else "not found"
+        raise UserError(f"data folder {root} {what}; pass the folder that holds the dataset to --data-dir")
     layout = match_layout(root)
     if layout is not None:
         return layout
