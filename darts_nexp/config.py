@@ -120,6 +120,14 @@ def validate(cfg, prefix: str = "") -> None:
         check()
 
 
+def check_at_least(cfg, **minimum: int) -> None:
+    """Refuse the first setting below its minimum, naming its flag and value."""
+    for name, low in minimum.items():
+        value = getattr(cfg, name)
+        if value < low:
+            raise UserError(f"--{name.replace('_', '-')} must be {low} or more (got {value})")
+
+
 def check_optimiser(cfg, positive: tuple[str, ...], at_least_zero: tuple[str, ...]) -> None:
     """The numeric ranges every optimiser setting shares: finite, `positive` ones > 0, `at_least_zero` ones >= 0,
     and a momentum (when the config has one) in [0, 1)."""

@@ -167,3 +167,13 @@ def test_seeds_outside_what_numpy_takes_are_one_error(tmp_path, capsys, module, 
     flag = argv[argv.index("{seed}") - 1]
     fails(capsys, main, [a.format(seed=seed, tmp=tmp_path) for a in argv], f"{flag} {seed}", "0 to 4294967295")
     assert not (tmp_path / "syn").exists()
+
+
+@pytest.mark.parametrize("cls,flag,value,low", [
+    (SearchConfig, "epochs", 0, 1), (SearchConfig, "batch_size", 1, 2), (SearchConfig, "layers", 0, 1),
+    (SearchConfig, "nodes", 0, 1), (SearchConfig, "init_channels", 1, 2),
+    (TrainConfig, "epochs", 0, 1), (TrainConfig, "batch_size", 1, 2), (TrainConfig, "num_classes", 1, 2),
+])
+def test_a_value_below_its_minimum_names_the_flag(cls, flag, value, low):
+    with pytest.raises(UserError, match=f"^--{flag.replace('_', '-')} must be {low} or more \\(got {value}\\)$"):
+        cls(**{flag: value}).validate()

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .. import distributed
 from ..bilevel import Architect, search_epoch
-from ..config import check_optimiser, parse_command
+from ..config import check_at_least, check_optimiser, parse_command
 from ..data import Batches, DataConfig, save_splits, search_splits
 from ..errors import Diverged, UserError, cli_entry
 from ..loops import predict, weight_optimizer
@@ -107,8 +107,7 @@ class SearchConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.layers < 1 or self.nodes < 1 or self.init_channels < 2:
-            raise UserError("epochs and layers and nodes must be >= 1, batch_size and init_channels >= 2")
+        check_at_least(self, epochs=1, batch_size=2, layers=1, nodes=1, init_channels=2)  # BatchNorm: 2 images
         if self.stem == "imagenet" and self.init_channels % 2:
             raise UserError(f"the imagenet stem needs an even init_channels (got {self.init_channels})")
         if len(self.arch_betas) != 2 or not all(0 <= b < 1 for b in self.arch_betas):

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from .. import distributed
-from ..config import check_optimiser, parse_command, to_dict
+from ..config import check_at_least, check_optimiser, parse_command, to_dict
 from ..data import Batches, DataConfig, save_splits, train_splits
 from ..data.config import AUTO_SIZE
 from ..errors import UserError, cli_entry
@@ -128,8 +128,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.layers < 1 or self.num_classes < 2:
-            raise UserError("epochs and layers must be >= 1, batch_size and num_classes >= 2")
+        check_at_least(self, epochs=1, batch_size=2, layers=1, num_classes=2)  # BatchNorm: 2 images
         if self.stem_multiplier < 1:
             raise UserError(f"--stem-multiplier must be 1 or more (got {self.stem_multiplier})")
         if self.init_channels < 2 or self.init_channels % 2:
