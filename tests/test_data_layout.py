@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +87,31 @@ def test_unknown_extension_is_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         ds = load_dataset(config(tmp_path))
     assert len(ds.train) == 18 and "1 file(s) with unknown extensions" in caplog.text and "notes.txt" in caplog.text
+
+
+def test_unreadable_subfolders_and_dead_links_are_warned_about(tmp_path, caplog, monkeypatch):
+    """Root reads every folder, so a denied listing is simulated where os.walk meets it: in os.scandir."""
+    make_layout(tmp_path)
+    write_images(tmp_path / "good" / "lot7", 3, prefix="L")
+    (tmp_path / "defect" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    real = os.scandir
+
+    def deny(name):
+        def scandir(path):
+            if Path(path).name == name:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+        return scandir
+
+    monkeypatch.setattr(os, "scandir", deny("lot7"))
+    with caplog.at_level(logging.WARNING):
+        ds = load_dataset(config(tmp_path))
+    assert len(ds.train) == 18  # lot7's 3 images are left out, and said to be
+    assert "1 subfolder(s) of" in caplog.text and "lot7: Permission denied" in caplog.text
+    assert "1 link(s) to nothing" in caplog.text and "gone.png" in caplog.text
+    monkeypatch.setattr(os, "scandir", deny("defect"))  # a class folder that cannot be read is not "empty"
+    with pytest.raises(UserError, match="cannot read the folder .*defect \\(Permission denied\\); make it readable"):
+        load_dataset(config(tmp_path))
 
 
 def test_corrupt_images_skipped_and_counted(tmp_path, caplog):

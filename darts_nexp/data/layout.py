@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -72,13 +73,23 @@ def find_layout(root: Path | str) -> Layout:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files under `folder`, recursively, sorted; hidden folders (such as .cache) are skipped."""
-    images, others = [], []
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder).parts
-        if any(part.startswith(".") for part in rel) or not p.is_file():
-            continue
-        (images if p.suffix.lower() in IMAGE_EXTS else others).append(p)
+    """Image files under `folder`, recursively, sorted; hidden files and folders (such as .cache) are skipped.
+    Subfolders that cannot be read and links to nothing are warned about, never left out in silence."""
+    found, unreadable = [], []
+    for top, dirs, files in os.walk(folder, onerror=unreadable.append):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(top) / f for f in files if not f.startswith(".")]
+    if unreadable and Path(unreadable[0].filename) == Path(folder):
+        raise UserError(f"cannot read the folder {folder} ({unreadable[0].strerror}); make it readable")
+    images, others, broken = [], [], []
+    for p in sorted(found):
+        (broken if not p.is_file() else images if p.suffix.lower() in IMAGE_EXTS else others).append(p)
+    if unreadable:
+        log.warning(f"skipped {len(unreadable)} subfolder(s) of {folder} that cannot be read (e.g. "
+                    f"{unreadable[0].filename}: {unreadable[0].strerror}); their images are left out")
+    if broken:
+        log.warning(f"skipped {len(broken)} link(s) to nothing or special file(s) in {folder} "
+                    f"(e.g. {broken[0].name})")
     if others:
         log.warning(f"skipped {len(others)} file(s) with unknown extensions in {folder} "
                     f"(e.g. {', '.join(p.name for p in others[:3])}); readable formats are {', '.join(IMAGE_EXTS)}")
