@@ -5,16 +5,18 @@ dataclass is a flag spelt with dashes (`--init-channels 8`), nested fields are d
 lists take several values, booleans take true/false, and a string field takes the text exactly as typed. Help
 texts are the fields' docstrings.
 
-A config file may hold fields of several commands: top-level keys shared by all of them (say `data:`) and one
-section per command (`search:`, `train:`, `evaluate:`) that only that command reads. YAML values are checked
-against the field types before anything runs. The resolved config is saved into every run directory as
-`config.yaml`, from which `--resume` rebuilds it.
+A config file may hold fields of several commands: top-level keys shared by them (say `data:`), each taken by the
+commands that have such a field, and one section per command (`search:`, `train:`, `evaluate:`, `explain:`,
+`features:`, `ensemble:`) that only that command reads. A key that no command has is refused, so typos are caught.
+YAML values are checked against the field types before anything runs. The resolved config is saved into every run
+directory as `config.yaml`, from which `--resume` rebuilds it.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import dataclasses
+import importlib
 import io
 import math
 import typing
@@ -27,7 +29,10 @@ from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, Pri
 
 from .errors import UserError, load_user_yaml, read_user_text
 
-COMMAND_SECTIONS = ("search", "train", "evaluate")
+# Each command's section of a config file, and where its config class lives.
+COMMAND_SECTIONS = {"search": "search.SearchConfig", "train": "train.TrainConfig",
+                    "evaluate": "evaluate.EvaluateConfig", "explain": "explain.ExplainConfig",
+                    "features": "features.FeaturesConfig", "ensemble": "ensemble.EnsembleConfig"}
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 REGISTRY = ConstructorRegistry()
@@ -149,14 +154,24 @@ def _deep_update(base: dict, new: dict) -> dict:
     return out
 
 
-def read_yaml(path: Path | str, section: str | None = None) -> dict:
-    """Read a config file: its shared top-level keys, then its `section` for this command on top."""
+def _fields_of_every_command() -> set[str]:
+    classes = [getattr(importlib.import_module(f"darts_nexp.cli.{where.split('.')[0]}"), where.split(".")[1])
+               for where in COMMAND_SECTIONS.values()]
+    return {f.name for cls in classes for f in dataclasses.fields(cls)}
+
+
+def read_yaml(path: Path | str, section: str | None = None, fields: set[str] | None = None) -> dict:
+    """Read a config file: its shared top-level keys, then its `section` for this command on top. With `fields`
+    (this command's), a shared key that this command lacks but another command has is left to that command."""
     path = Path(path)
     text = read_user_text(path, "config file", "pass a YAML config file to --config (configs/ has examples)")
     raw = load_user_yaml(text, path, "fix the file or pass another --config") or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of config keys, not {type(raw).__name__}")
     shared = {k: v for k, v in raw.items() if k not in COMMAND_SECTIONS and k != section}
+    if fields is not None:
+        others = _fields_of_every_command()
+        shared = {k: v for k, v in shared.items() if k in fields or k not in others}
     mine = raw.get(section) or {}
     if not isinstance(mine, dict):
         raise UserError(f"{path}: section '{section}' must be a mapping of config keys")
@@ -217,7 +232,7 @@ def parse_command(cls, argv, description: str, section: str, resumable: bool = T
 
         values, where = saved_config(resume, section), f"{resume}/config.yaml"
     elif ns.config:
-        values, where = read_yaml(ns.config, section), str(ns.config)
+        values, where = read_yaml(ns.config, section, {f.name for f in dataclasses.fields(cls)}), str(ns.config)
     else:
         values, where = {}, "config"
     base = from_dict(cls, values, where)

@@ -7,6 +7,7 @@ import pytest
 import yaml
 from test_data_util import fails
 
+from darts_nexp.cli.evaluate import EvaluateConfig
 from darts_nexp.cli.search import SearchConfig
 from darts_nexp.cli.search import main as search_main
 from darts_nexp.cli.train import TrainConfig
@@ -177,3 +178,20 @@ def test_seeds_outside_what_numpy_takes_are_one_error(tmp_path, capsys, module, 
 def test_a_value_below_its_minimum_names_the_flag(cls, flag, value, low):
     with pytest.raises(UserError, match=f"^--{flag.replace('_', '-')} must be {low} or more \\(got {value}\\)$"):
         cls(**{flag: value}).validate()
+
+
+def test_one_file_serves_every_command(tmp_path):
+    """Shared keys go to the commands that have them (evaluate has no `data` or `seed`); a key no command has is
+    still a typo."""
+    shared = tmp_path / "all.yaml"
+    shared.write_text("seed: 3\ndata: {image_size: [32, 32]}\nbatch_size: 8\nsearch: {epochs: 2}\n"
+                      "evaluate: {threshold: 0.4}\n")
+    evaluate_cfg, _ = parse_command(EvaluateConfig, ["--config", str(shared)], "", "evaluate", resumable=False)
+    assert (evaluate_cfg.batch_size, evaluate_cfg.threshold) == (8, 0.4)
+    search_cfg, _ = parse_command(SearchConfig, ["--config", str(shared)], "", "search")
+    assert (search_cfg.seed, search_cfg.data.image_size, search_cfg.batch_size, search_cfg.epochs) == (
+        3, [32, 32], 8, 2)
+    shared.write_text("epoch: 3\n")
+    for cls, section in ((EvaluateConfig, "evaluate"), (SearchConfig, "search")):
+        with pytest.raises(UserError, match="unknown key.*epoch"):
+            parse_command(cls, ["--config", str(shared)], "", section, resumable=False)
