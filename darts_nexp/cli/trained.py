@@ -68,7 +68,7 @@ def check_trained(run_dir: str | Path, command: str) -> Path:
     if kind != "train":
         what = f"holds {a_run(kind)}" if kind else "holds no darts-nexp run"
         raise UserError(f"{path} {what}; {command} takes the run directory of a {COMMANDS['train']} run")
-    missing = [name for name in (CONFIG, BEST) if not (path / name).is_file()]
+    missing = [name for name in (BEST, CONFIG) if not (path / name).is_file()]
     if missing and (run_info(path).get("status") == "finished" or (path / LAST).is_file()):
         raise UserError(f"{path} has lost {' and '.join(missing)} (deleted or moved?); restore it, or train a new "
                         f"run with {COMMANDS['train']}")
