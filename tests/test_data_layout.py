@@ -44,6 +44,13 @@ def test_crop_border_and_crop_mode(tmp_path):
     assert np.isnan(ds.train.boxes[ds.train.labels == 0]).all()
 
 
+def test_a_crop_border_that_leaves_nothing_says_so(tmp_path):
+    """The 40x36 images are sound: the fix is a smaller border, not other images."""
+    make_layout(tmp_path)
+    with pytest.raises(UserError, match="smaller than twice crop_border=20.*; pass a smaller --data.crop-border$"):
+        load_dataset(config(tmp_path, crop_border=20))
+
+
 def test_boxes_scaled_to_resized_image(tmp_path):
     write_images(tmp_path / "good", 2, size=(40, 32))
     write_images(tmp_path / "defect", 2, size=(40, 32), prefix="d")

@@ -166,11 +166,18 @@ def _build(paths: list[Path], root: Path, cfg: DataConfig, npy: Path, meta: Path
         tmp_meta.unlink(missing_ok=True)
 
 
+def crop_hint(failed: list) -> str | None:
+    """The fix when the files are sound but --data.crop-border leaves nothing of them (region says so)."""
+    if failed and all("crop_border" in why for _, why in failed):
+        return "pass a smaller --data.crop-border"
+    return None
+
+
 def _report(dec: Decoded, root: Path, cfg: DataConfig) -> None:
     if dec.failed:
         some = "; ".join(f"{p} ({why})" for p, why in dec.failed[:3])
         log.warning(f"skipped {len(dec.failed)} unreadable image(s) of {len(dec.ok)} under {root}, e.g. {some}; "
-                    "delete or replace them")
+                    f"{crop_hint(dec.failed) or 'delete or replace them'}")
     counts = Counter(map(tuple, dec.sizes[dec.ok].tolist()))
     if len(counts) > 1:
         (h, w), n = counts.most_common(1)[0]

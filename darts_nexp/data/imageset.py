@@ -13,7 +13,7 @@ from PIL import ExifTags, Image
 
 from ..config import validate
 from ..errors import UserError
-from .cache import UNREADABLE, Decoded, load_cached, region
+from .cache import UNREADABLE, Decoded, crop_hint, load_cached, region
 from .config import DataConfig, auto_image_size
 from .layout import (IMAGE_EXTS, LAYOUTS, Layout, check_ids, find_layout, image_ids, list_class, list_images,
                      match_layout, read_boxes, read_labels)
@@ -87,8 +87,8 @@ def _check_readable(folder: Path, rows: np.ndarray, paths: list[Path], dec: Deco
     inside = {str(paths[r].relative_to(root)) for r in rows}
     failed = [(p, why) for p, why in dec.failed if p in inside]
     some = "; ".join(f"{p}: {why}" for p, why in failed[:3])
-    raise UserError(f"none of the {len(rows)} image file(s) in {folder} could be read ({what}), e.g. {some}; "
-                    f"replace them with readable images ({', '.join(IMAGE_EXTS)}: 8- or 16-bit gray or RGB)")
+    fix = crop_hint(failed) or f"replace them with readable images ({', '.join(IMAGE_EXTS)}: 8- or 16-bit gray or RGB)"
+    raise UserError(f"none of the {len(rows)} image file(s) in {folder} could be read ({what}), e.g. {some}; {fix}")
 
 
 def _imageset(name: str, dec: Decoded, rows: np.ndarray, labels, ids, boxes, cfg: DataConfig) -> ImageSet:
