@@ -15,8 +15,10 @@ from test_data_util import config, fails, make_layout, write_images
 
 import darts_nexp.render as render
 from darts_nexp.data import load_dataset, load_folder
+from darts_nexp.cli.train import main as train_main
 from darts_nexp.data.__main__ import main as data_main
 from darts_nexp.errors import UserError
+from darts_nexp.space.sample import main as sample_main
 
 BOX_HEADER = "id,x_1,y_1,x_2,y_2\n"
 EDGES = "[[sep_conv_3x3, 0], [sep_conv_3x3, 1]]"
@@ -201,6 +203,16 @@ def test_unreadable_labels_csv(tmp_path, capsys, monkeypatch):
 
 
 # --- genotype files -----------------------------------------------------------------------------------------------
+
+def test_a_genotype_no_network_can_be_built_from_names_its_file(tmp_path, capsys):
+    """Valid as a file (render draws it), but the final network needs cells with equally many outputs."""
+    path = tmp_path / "uneven.yaml"
+    path.write_text(f"normal: {EDGES}\nnormal_concat: [0, 1]\nreduce: {REDUCE}\n")
+    for command, argv in ((sample_main, ["--like", path, "--out", tmp_path / "s"]),
+                          (train_main, ["--genotype", path, "--out", tmp_path / "t", "--device", "cpu"])):
+        fails(capsys, command, argv, f"error: {path}: normal_concat and reduce_concat list different numbers")
+    assert not (tmp_path / "s").exists() and not (tmp_path / "t").exists()
+
 
 @pytest.mark.parametrize("text,names", [
     (GOOD_GENOTYPE + "normal_concat: 5\n", ["'normal_concat' must be a list of node indices", "found a number 5"]),

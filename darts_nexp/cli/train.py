@@ -31,7 +31,7 @@ from ..config import check_at_least, check_optimiser, parse_command, to_dict
 from ..data import Batches, DataConfig, save_splits, train_splits
 from ..data.config import AUTO_SIZE
 from ..errors import UserError, cli_entry
-from ..final import multiply_adds, param_count
+from ..final import check_buildable, multiply_adds, param_count
 from ..final.loss import Criterion, class_weights
 from ..final.report import write_report, write_submission
 from ..final.trainer import train_epoch
@@ -156,7 +156,9 @@ def load_genotype(cfg: TrainConfig) -> Optional[Genotype]:
     if cfg.genotype is None:
         raise UserError("no genotype given; pass --genotype FILE (for example genotypes/darts_v2.yaml), or a "
                         "torchvision model with --model NAME")
-    return Genotype.load(cfg.genotype)
+    genotype = Genotype.load(cfg.genotype)
+    check_buildable(genotype, cfg.genotype)
+    return genotype
 
 
 def build_model(cfg: TrainConfig, genotype: Optional[Genotype]) -> torch.nn.Module:
@@ -249,11 +251,13 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: torch.device, start: float
            ) -> TrainResult:
     print(resolve_input(cfg))
-    # Bad input (data, genotype, pretrained weights, an image size the model cannot take) is refused before any
-    # folder is made; rank 0 builds the image cache that the others then read.
+    # Bad input (genotype, data, pretrained weights, an image size the model cannot take) is refused before any
+    # folder is made, the genotype file first, before the data are read or made; rank 0 builds the image cache
+    # that the others then read.
+    genotype = None if resume else load_genotype(cfg)
     splits = ranks.main_first(lambda: train_splits(cfg.data, cfg.seed))
     distributed.check_batches(ranks, len(splits.train), cfg.batch_size, "training")
-    model = None if resume else build_model(cfg, load_genotype(cfg))
+    model = None if resume else build_model(cfg, genotype)
     size = None if resume else size_of(cfg, model, cfg.data.image_size)
     run_dir = ranks.from_main(Run.open(cfg.out, "train", resume) if ranks.is_main else None)
     run_dir.writes = ranks.is_main

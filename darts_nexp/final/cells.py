@@ -32,14 +32,16 @@ def cell_edges(genotype: Genotype, reduction: bool):
     return genotype.normal, genotype.normal_concat
 
 
-def check_buildable(genotype: Genotype) -> None:
-    """The final network also needs what a genotype file alone does not promise (see docs/genotypes.md)."""
+def check_buildable(genotype: Genotype, where: str | None = None) -> None:
+    """The final network also needs what a genotype file alone does not promise (see docs/genotypes.md); `where`
+    names the genotype's file in the messages."""
+    where = where or f"genotype {genotype.name}".rstrip()
     if len(genotype.normal_concat) != len(genotype.reduce_concat):
-        raise UserError(f"genotype {genotype.name or ''}: normal_concat and reduce_concat list different numbers of "
+        raise UserError(f"{where}: normal_concat and reduce_concat list different numbers of "
                         f"nodes ({len(genotype.normal_concat)} vs {len(genotype.reduce_concat)}); every cell of the "
                         f"network must output the same number of nodes")
     if any(c < 2 for c in genotype.reduce_concat):
-        raise UserError(f"genotype {genotype.name or ''}: reduce_concat {list(genotype.reduce_concat)} lists a cell "
+        raise UserError(f"{where}: reduce_concat {list(genotype.reduce_concat)} lists a cell "
                         f"input (0 or 1), which has twice the resolution of the reduced nodes; list nodes >= 2 only")
 
 

@@ -109,6 +109,9 @@ def run(cfg: SampleConfig) -> list[Path]:
     reference = band = None
     if cfg.like is not None:
         reference = Genotype.load(cfg.like)
+        from ..final import check_buildable  # see final_param_count for why here
+
+        check_buildable(reference, cfg.like)
         target = final_param_count(reference, cfg.init_channels, cfg.layers, cfg.stem)
         band = (target * (1 - cfg.tolerance), target * (1 + cfg.tolerance))
     out = Path(cfg.out)
