@@ -121,3 +121,14 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     proc.stdout.close()  # long before the interpreter has imported torch and printed anything
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 1 and err == "", err
+
+
+def test_an_unwritable_genotype_out_is_refused_before_the_search(data_dir, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    for export in (tmp_path / "afile" / "g.yaml", tmp_path):  # under a file; a folder
+        args = smoke_args(data_dir, tmp_path / "run")
+        args[args.index("--genotype-out") + 1] = str(export)
+        with pytest.raises(SystemExit):
+            main(args)
+        assert "pass a writable file path to --genotype-out" in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()

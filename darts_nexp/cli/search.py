@@ -8,6 +8,7 @@ genotype_history.yaml and the cell drawings; the genotype is also exported to ge
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +178,7 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
             ) -> SearchResult:
     print(resolve_input(cfg))
     cfg.validate()
+    _check_writable(cfg.genotype_path())
     # Bad data is refused before any folder is made; rank 0 builds the image cache that the others then read.
     splits = ranks.main_first(lambda: search_splits(cfg.data, cfg.seed))
     weight_half, arch_half = splits
@@ -258,6 +260,14 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
     return _finish(cfg, run_dir, model, history, time.time() - start, reach, device)
 
 
+def _check_writable(export: Path) -> None:
+    """Refuse, before hours of search, a --genotype-out that could not be written at the end."""
+    folder = next((p for p in [export.parent, *export.parent.parents] if p.exists()), Path("."))
+    if export.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UserError(f"the genotype could not be written to {export} at the end of the search (it is a folder, "
+                        f"or {folder} is not a writable folder); pass a writable file path to --genotype-out")
+
+
 PAPER_REACH = 3e-4 * 50 * 391  # DARTS on CIFAR-10: Adam at 3e-4, 50 epochs of 391 steps (25,000 images, batch 64)
 
 
@@ -289,7 +299,9 @@ def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list
     try:
         genotype.save(export)
     except OSError as e:
-        raise UserError(f"cannot write the genotype to {export} ({e}); pass a writable path to --genotype-out")
+        raise UserError(f"cannot write the genotype to {export} ({e.strerror or e}); it is kept in "
+                        f"{run_dir.file(GENOTYPE)}, and python search.py --resume {run_dir.path} --genotype-out FILE "
+                        f"exports it without searching again") from None
     drawings, has_dot = render_genotype(genotype, run_dir.path)
     run_dir.finish()
     print(f"\nsearch finished in {seconds:.1f} s ({len(history)} epochs, {cfg.order} order; "
