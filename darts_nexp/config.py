@@ -87,24 +87,26 @@ def _check_leaf(value, tp, where: str):
     return value
 
 
-def from_dict(cls, values, where: str = "config"):
-    """Build `cls` from its defaults overridden by `values` (a partial mapping updates nested defaults)."""
+def from_dict(cls, values, where: str = "config", keys: str = ""):
+    """Build `cls` from its defaults overridden by `values` (a partial mapping updates nested defaults). Messages
+    name `where` (the file) and the dotted key (`keys` is the prefix of this section's keys)."""
+    at = f"{where}: {keys.rstrip('.')}" if keys else where
     if not isinstance(values, dict):
-        raise UserError(f"{where}: expected a mapping of {cls.__name__} fields, got {values!r}")
+        raise UserError(f"{at}: expected a mapping of {cls.__name__} fields, got {values!r}")
     hints = typing.get_type_hints(cls, include_extras=False)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(names), key=str)
     if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; valid keys are {', '.join(names)}")
+        raise UserError(f"{at}: unknown key(s) {', '.join(map(str, unknown))}; valid keys are {', '.join(names)}")
     kwargs = {}
     for name in names:
         if name not in values:
             continue
         tp, value = hints[name], values[name]
         if dataclasses.is_dataclass(tp):
-            kwargs[name] = from_dict(tp, value, f"{where}.{name}")
+            kwargs[name] = from_dict(tp, value, where, f"{keys}{name}.")
         else:
-            kwargs[name] = _check_leaf(value, tp, f"{where}.{name}")
+            kwargs[name] = _check_leaf(value, tp, f"{where}: {keys}{name}")
     return cls(**kwargs)
 
 
