@@ -273,8 +273,11 @@ def load_checkpoint(path: Path, roles: tuple[str, ...] = tuple(CHECKPOINT_KEYS),
         raise UserError(f"checkpoint {path} not found; {hint}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise  # cli_entry names the path; "truncated" would send the user the wrong way
     except Exception as e:  # a truncated or foreign file: torch raises several unrelated types
-        first = str(e).splitlines()[0][:100] if str(e) else ""
+        first = str(e).splitlines()[0] if str(e) else ""
+        first = first if len(first) <= 100 else first[:100].rsplit(" ", 1)[0] + " ..."
         raise UserError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}); it is not a darts-nexp "
                         f"checkpoint, or it is truncated: {hint}") from None
     if not isinstance(ckpt, dict):
