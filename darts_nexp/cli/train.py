@@ -136,7 +136,10 @@ class TrainConfig:
         if not 0 <= self.drop_path_rate < 1:
             raise UserError(f"drop_path_rate must be in [0, 1) (got {self.drop_path_rate})")
         check_optimiser(self, positive=("lr", "grad_clip", "lr_gamma", "backbone_lr_scale"),
-                        at_least_zero=("lr_min", "weight_decay", "focal_gamma", "freeze_epochs"))
+                        at_least_zero=("lr_min", "weight_decay", "focal_gamma", "freeze_epochs", "auxiliary_weight"))
+        if self.lr_gamma > 1:
+            raise UserError(f"--lr-gamma {self.lr_gamma:g} would raise the learning rate every epoch; pass a factor "
+                            f"in (0, 1], such as the paper's 0.97")
         check_model_name(self.model)
         if self.model == DARTS and self.pretrained != "none":
             raise UserError(f"--pretrained {self.pretrained} is for torchvision models; the darts network trains "
