@@ -14,8 +14,8 @@ switch one option from search.py's defaults on CUDA (bf16 autocast on, channels-
 
 Peak memory: on CUDA, the most allocated on the device over the timed steps (after the warm-up), which includes
 the network, its optimiser state and the step's activations; on the CPU, the case process's peak resident size
-(VmHWM) less that before the network was built, which also counts the first step and allocator caches, so read it
-as an upper bound of what the step needs in float32.
+(VmHWM) less that before darts-nexp's modules and the network were loaded, which also counts those modules (about
+0.24 GB), the first step and allocator caches, so read it as an upper bound of what the step needs in float32.
 
 Prints a Markdown table and writes every figure to --out (JSON). A case that fails (out of memory, say) is a row
 with its error, and the others go on.

@@ -137,7 +137,7 @@ def check_at_least(cfg, **minimum: int) -> None:
 
 def check_optimiser(cfg, positive: tuple[str, ...], at_least_zero: tuple[str, ...]) -> None:
     """The numeric ranges every optimiser setting shares: finite, `positive` ones > 0, `at_least_zero` ones >= 0,
-    a momentum (when the config has one) in [0, 1), and a final learning rate (lr_min) no higher than lr."""
+    and a momentum (when the config has one) in [0, 1)."""
     for name in positive + at_least_zero:
         value = getattr(cfg, name)
         low_ok = value > 0 if name in positive else value >= 0
@@ -147,9 +147,7 @@ def check_optimiser(cfg, positive: tuple[str, ...], at_least_zero: tuple[str, ..
     momentum = getattr(cfg, "momentum", 0.0)
     if not 0 <= momentum < 1:
         raise UserError(f"--momentum must be in [0, 1) (got {momentum})")
-    if getattr(cfg, "lr_min", 0.0) > cfg.lr:
-        raise UserError(f"--lr-min {cfg.lr_min:g} is above --lr {cfg.lr:g}; the schedule decays from --lr down to "
-                        f"--lr-min")
+
 
 
 def _deep_update(base: dict, new: dict) -> dict:

@@ -54,6 +54,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *common`: a merged key that is then written out again overrides it, as YAML means
             key = self.construct_object(key_node, deep=deep)
             try:
                 repeated = key in seen
@@ -120,8 +122,8 @@ def cli_entry(fn):
             if not _out_of_memory(e):
                 raise
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            print(f"error: out of memory ({first[:200]}); lower --batch-size, --init-channels or --data.image-size; "
-                  f"finished epochs stay checkpointed", file=sys.stderr)
+            print(f"error: out of memory ({first[:200]}); lower --batch-size, or the size of the images or of the "
+                  f"network", file=sys.stderr)
             sys.exit(2)
         except Interrupted as e:
             print(f"\n{e}", file=sys.stderr)

@@ -225,8 +225,8 @@ def saved_config(run_dir: str | Path, kind: str) -> dict:
     return read_config(run_dir)
 
 
-# What a run of each kind holds once its first epoch is done: the checkpoint a resume continues from first, then
-# what its end reads (a training run scores best.pt).
+# What a run of each kind holds once its first epoch is done: the checkpoint a resume continues from, and what its
+# end reads (a training run scores best.pt). Any of them, or a search's history, shows that a run got that far.
 AFTER_FIRST_EPOCH = {"search": (SEARCH_CHECKPOINT,), "train": (LAST, BEST)}
 
 
@@ -241,7 +241,7 @@ def _resumable(path: Path, kind: str, with_config: bool = False) -> None:
     if found is None:
         raise UserError(f"--resume {path}: no {kind} run there; pass the folder of an earlier {COMMANDS[kind]} run")
     files = AFTER_FIRST_EPOCH[kind]
-    past_first = run_info(path).get("status") == "finished" or (path / files[0]).is_file()
+    past_first = run_info(path).get("status") == "finished" or any((path / n).is_file() for n in (*files, HISTORY))
     missing = [n for n in ([CONFIG] if with_config else []) + list(files if past_first else ())
                if not (path / n).is_file()]
     if missing:

@@ -106,9 +106,11 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def memory_note(history: list, device: torch.device) -> str:
     """The summary line of a finished run's peak memory (history entries carry peak_mb)."""
-    peak = max((h.get("peak_mb", math.nan) for h in history), default=math.nan)
-    if math.isnan(peak):
+    # Entries of epochs run before darts-nexp recorded peak_mb (a resumed older run) have none.
+    peaks = [h["peak_mb"] for h in history if math.isfinite(h.get("peak_mb", math.nan))]
+    if not peaks:
         return "peak memory not known on this system"
+    peak = max(peaks)
     where = "allocated on the GPU" if device.type == "cuda" else "resident, whole process"
     return f"peak memory {peak:,.0f} MiB ({where})"
 

@@ -119,6 +119,9 @@ def test_malformed_or_missing_file(tmp_path):
     section.write_text("search: 3\n")
     with pytest.raises(UserError, match="section 'search' must be a mapping"):
         read_yaml(section, "search")
+    merged = tmp_path / "merged.yaml"  # YAML's merge key is not a key given twice; what follows it overrides it
+    merged.write_text("base: &base {epochs: 2, lr: 0.1}\nsearch: {<<: *base, lr: 0.2}\n")
+    assert read_yaml(merged, "search") == {"base": {"epochs": 2, "lr": 0.1}, "epochs": 2, "lr": 0.2}
     twice = tmp_path / "twice.yaml"
     twice.write_text("seed: 3\nsearch:\n  epochs: 2\n  epochs: 5\n")  # the last one used to win, silently
     with pytest.raises(UserError, match=r"twice.yaml is not valid YAML \(key 'epochs' given twice at line 4"):

@@ -180,7 +180,7 @@ def test_decoder_errors_without_a_message_are_listed(tmp_path, monkeypatch):
     assert ds.failed == [["good/g1.png", "EOFError"]] and len(ds.train) == 17
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF"])  # Pillow turns a TIFF upright itself, while loading it
 def test_exif_orientation_is_applied(tmp_path, fmt):
     """A camera that stores the pixels turned and says so in EXIF: the image and its size are read upright."""
     upright = np.zeros((24, 40), np.uint8)  # H x W
@@ -194,8 +194,9 @@ def test_exif_orientation_is_applied(tmp_path, fmt):
     assert x[:8, :8].mean() > 200 and x[16:, 32:].mean() < 50
     write_images(tmp_path / "good", 2, size=(24, 40))
     (tmp_path / "defect").mkdir()
-    for i in range(3):  # more turned than upright files: the size read from the headers must be the upright one
-        (tmp_path / "defect" / f"d{i}.png").write_bytes(_saved(stored, "PNG", exif=exif.tobytes()))
+    ext = {"JPEG": "jpg", "PNG": "png", "TIFF": "tif"}[fmt]
+    for i in range(3):  # more turned than upright files: the automatic size must be the upright one
+        (tmp_path / "defect" / f"d{i}.{ext}").write_bytes(data)
     # A box on the upright image (x up to 40, y up to 24) is within it; on the stored one it would not be.
     (tmp_path / "defect_area.csv").write_text("id,x_1,y_1,x_2,y_2\nd0,0,0,40,8\n")
     ds = load_dataset(DataConfig(dataset="nexperia", data_dir=str(tmp_path)))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_data_util import config, make_layout, write_images
 
-from darts_nexp.data import load_dataset, load_folder
+from darts_nexp.data import DataConfig, load_dataset, load_folder
 from darts_nexp.data.layout import LAYOUTS
 from darts_nexp.errors import UserError
 
@@ -94,6 +94,10 @@ def test_unknown_extension_is_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         ds = load_dataset(config(tmp_path))
     assert len(ds.train) == 18 and "1 file(s) with unknown extensions" in caplog.text and "notes.txt" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # with the size found from the images, which lists the folders twice
+        load_dataset(DataConfig(dataset="nexperia", data_dir=str(tmp_path)))
+    assert caplog.text.count("with unknown extensions") == 1
 
 
 def test_unreadable_subfolders_and_dead_links_are_warned_about(tmp_path, caplog, monkeypatch):

@@ -107,6 +107,22 @@ def test_a_finished_run_that_lost_a_file_is_not_run_again(runs, tmp_path, capsys
         fails(capsys, explain, [run, "--device", "cpu"], f"has lost {lost}")
 
 
+@pytest.mark.parametrize("kind,lost", [("search", "checkpoint.pt"), ("train", "last.pt")])
+def test_a_crashed_run_that_lost_its_checkpoint_is_not_run_again(runs, tmp_path, capsys, kind, lost):
+    """Killed (run.json still says running) after epochs whose history or best.pt remain: not a fresh run."""
+    run = tmp_path / kind
+    run.mkdir()
+    for name, data in snapshot(runs / kind).items():
+        if name != lost:
+            (run / name).write_bytes(data)
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "running"}))
+    before = snapshot(run)
+    fails(capsys, search if kind == "search" else train, ["--resume", run, "--progress", "false"],
+          f"this {kind} run has lost {lost}")
+    assert snapshot(run) == before
+
+
 def test_evaluate_refuses_before_making_a_folder(runs, tmp_path, capsys):
     torch.save(load_checkpoint(runs / "train" / "last.pt", ("last",)), tmp_path / "last.pt")
     fails(capsys, evaluate, [tmp_path / "last.pt", "--data-dir", runs / "data" / "test", "--out", tmp_path / "out",

@@ -8,7 +8,7 @@ import torch
 from conftest import REAL_USABLE_CPUS
 
 from darts_nexp.errors import UserError
-from darts_nexp.runtime import set_threads, start_runtime
+from darts_nexp.runtime import memory_note, set_threads, start_runtime
 
 
 def test_threads_follow_the_affinity_mask(monkeypatch):
@@ -35,3 +35,11 @@ def test_openmp_spins_briefly_unless_the_user_chose(env, expected):
     out = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == str(expected)
+
+
+def test_the_memory_note_skips_epochs_without_a_figure():
+    """A run resumed from a checkpoint of a darts-nexp that did not record peak_mb has entries without it."""
+    cpu = torch.device("cpu")
+    note = memory_note([{"val_auc": 0.5}, {"peak_mb": 1234.4}], cpu)
+    assert note == "peak memory 1,234 MiB (resident, whole process)"
+    assert memory_note([{"val_auc": 0.5}], cpu) == "peak memory not known on this system"

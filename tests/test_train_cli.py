@@ -148,7 +148,6 @@ def write(path: Path, text: str) -> str:
     (lambda t: ["--genotype", V2, "--lr", "nan"], "--lr must be a finite number > 0"),
     (lambda t: ["--genotype", V2, "--momentum", "1.5"], "--momentum must be in"),
     (lambda t: ["--genotype", V2, "--weight-decay", "-0.1"], "--weight-decay must be a finite number >= 0"),
-    (lambda t: ["--genotype", V2, "--lr-min", "1"], "--lr-min 1 is above --lr 0.1"),
     (lambda t: ["--genotype", V2, "--lr-gamma", "2"], "--lr-gamma 2 would raise the learning rate"),
     (lambda t: ["--genotype", V2, "--auxiliary-weight", "-1"], "--auxiliary-weight must be a finite number >= 0"),
     (lambda t: ["--genotype", V2, "--config", write(t / "c.yaml", "train: {schedule: step}\n")],

@@ -178,7 +178,8 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
             ) -> SearchResult:
     print(resolve_input(cfg))
     cfg.validate()
-    _check_writable(cfg.genotype_path())
+    if ranks.is_main:  # the only rank that exports
+        _check_writable(cfg.genotype_path())
     # Bad data is refused before any folder is made; rank 0 builds the image cache that the others then read.
     splits = ranks.main_first(lambda: search_splits(cfg.data, cfg.seed))
     weight_half, arch_half = splits

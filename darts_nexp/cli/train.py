@@ -137,7 +137,7 @@ class TrainConfig:
             raise UserError(f"drop_path_rate must be in [0, 1) (got {self.drop_path_rate})")
         check_optimiser(self, positive=("lr", "grad_clip", "lr_gamma", "backbone_lr_scale"),
                         at_least_zero=("lr_min", "weight_decay", "focal_gamma", "freeze_epochs", "auxiliary_weight"))
-        if self.lr_gamma > 1:
+        if self.schedule == "exp" and self.lr_gamma > 1:
             raise UserError(f"--lr-gamma {self.lr_gamma:g} would raise the learning rate every epoch; pass a factor "
                             f"in (0, 1], such as the paper's 0.97")
         check_model_name(self.model)

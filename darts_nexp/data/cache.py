@@ -92,13 +92,18 @@ def to_gray8(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def decode(data: bytes, cfg: DataConfig) -> tuple[np.ndarray, tuple[int, int]]:
-    """Image file bytes -> (H, W) uint8 gray at cfg.image_size, and the original (h, w)."""
+def open_upright(data: bytes) -> Image.Image:
+    """The image in file bytes, loaded and turned as a viewer shows it: a camera may store the pixels turned and say
+    so in EXIF, and the boxes of defect_area.csv are taken to be drawn on what a viewer shows. Always from bytes:
+    Pillow turns a TIFF upright while loading it from bytes but not from a file name."""
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        # Upright as a viewer shows it: a camera may store the pixels turned and say so in EXIF, and the boxes of
-        # defect_area.csv are drawn on the upright image.
-        gray = to_gray8(ImageOps.exif_transpose(im))
+        return ImageOps.exif_transpose(im)  # a copy, also when there is nothing to turn
+
+
+def decode(data: bytes, cfg: DataConfig) -> tuple[np.ndarray, tuple[int, int]]:
+    """Image file bytes -> (H, W) uint8 gray at cfg.image_size, and the original (h, w)."""
+    gray = to_gray8(open_upright(data))
     top, left, ch, cw = region(gray.height, gray.width, cfg)
     oh, ow = cfg.image_size
     out = gray.crop((left, top, left + cw, top + ch))

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PIL import ExifTags, Image
 
 from ..config import validate
 from ..errors import UserError
-from .cache import UNREADABLE, Decoded, crop_hint, load_cached, region
+from .cache import UNREADABLE, Decoded, crop_hint, load_cached, open_upright, region
 from .config import DataConfig, auto_image_size
 from .layout import (IMAGE_EXTS, LAYOUTS, Layout, check_ids, find_layout, image_ids, list_class, list_images,
                      match_layout, read_boxes, read_labels)
@@ -117,16 +116,16 @@ def data_root(cfg: DataConfig) -> Path:
 
 
 def native_size(cfg: DataConfig) -> tuple[int, int]:
-    """The most common (H, W) among the first training images of the data set, read from the file headers."""
+    """The most common (H, W), upright, among the first training images of the data set."""
     if cfg.dataset == "synthetic":
         return tuple(cfg.synthetic.size)
     layout = find_layout(data_root(cfg))
     sizes = Counter()
-    for path in list_class(layout.good)[:20] + list_class(layout.defect)[:20]:
+    # Quiet: load_dataset lists these folders again right after, and warns then.
+    for path in list_class(layout.good, warn=False)[:20] + list_class(layout.defect, warn=False)[:20]:
         try:
-            with Image.open(path) as im:
-                turned = im.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)  # decode() makes it upright
-                sizes[(im.width, im.height) if turned else (im.height, im.width)] += 1
+            upright = open_upright(path.read_bytes())
+            sizes[(upright.height, upright.width)] += 1
         except UNREADABLE:
             continue
     if not sizes:

@@ -72,9 +72,10 @@ def find_layout(root: Path | str) -> Layout:
                     f"or point --data-dir at the folder that holds them")
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files under `folder`, recursively, sorted; hidden files and folders (such as .cache) are skipped.
-    Subfolders that cannot be read and links to nothing are warned about, never left out in silence."""
+def list_images(folder: Path, warn: bool = True) -> list[Path]:
+    """Image files under `folder`, recursively, sorted; hidden files and folders (such as .cache) are skipped, and
+    links to folders are not followed. Subfolders that cannot be read and links to nothing are warned about (with
+    `warn`), rather than left out in silence."""
     found, unreadable = [], []
     for top, dirs, files in os.walk(folder, onerror=unreadable.append):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -84,6 +85,8 @@ def list_images(folder: Path) -> list[Path]:
     images, others, broken = [], [], []
     for p in sorted(found):
         (broken if not p.is_file() else images if p.suffix.lower() in IMAGE_EXTS else others).append(p)
+    if not warn:
+        return images
     if unreadable:
         log.warning(f"skipped {len(unreadable)} subfolder(s) of {folder} that cannot be read (e.g. "
                     f"{unreadable[0].filename}: {unreadable[0].strerror}); their images are left out")
@@ -96,8 +99,8 @@ def list_images(folder: Path) -> list[Path]:
     return images
 
 
-def list_class(folder: Path) -> list[Path]:
-    images = list_images(folder)
+def list_class(folder: Path, warn: bool = True) -> list[Path]:
+    images = list_images(folder, warn)
     if not images:
         raise UserError(f"{folder} holds no images ({', '.join(IMAGE_EXTS)}); put that class's images there")
     return images
