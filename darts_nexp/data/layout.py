@@ -115,7 +115,7 @@ def image_ids(paths: list[Path]) -> list[str]:
         if other != p:
             raise UserError(f"{other} and {p} have the same id {p.stem!r} (the file name without extension), by which "
                             f"the CSV files and the predictions name images; rename one of them")
-    return list(seen)
+    return [p.stem for p in paths]
 
 
 class Table(dict):
