@@ -149,7 +149,6 @@ def check_optimiser(cfg, positive: tuple[str, ...], at_least_zero: tuple[str, ..
         raise UserError(f"--momentum must be in [0, 1) (got {momentum})")
 
 
-
 def _deep_update(base: dict, new: dict) -> dict:
     out = dict(base)
     for k, v in new.items():
