@@ -230,6 +230,13 @@ def saved_config(run_dir: str | Path, kind: str) -> dict:
 AFTER_FIRST_EPOCH = {"search": (SEARCH_CHECKPOINT,), "train": (LAST, BEST)}
 
 
+def past_first_epoch(path: Path, kind: str) -> bool:
+    """Whether the run of `kind` in `path` finished, or got past its first epoch (a file of AFTER_FIRST_EPOCH or a
+    search's history shows it), so that a file it lacks was lost rather than never written."""
+    return run_info(path).get("status") == "finished" or any((Path(path) / name).is_file()
+                                                             for name in (*AFTER_FIRST_EPOCH[kind], HISTORY))
+
+
 def _resumable(path: Path, kind: str, with_config: bool = False) -> None:
     """Refuse, with the command to use instead, a --resume of anything but a run of `kind` (holding its config.yaml
     when `with_config`), and of a run that has lost a file it needs: a finished run without its checkpoints would
@@ -241,8 +248,7 @@ def _resumable(path: Path, kind: str, with_config: bool = False) -> None:
     if found is None:
         raise UserError(f"--resume {path}: no {kind} run there; pass the folder of an earlier {COMMANDS[kind]} run")
     files = AFTER_FIRST_EPOCH[kind]
-    past_first = run_info(path).get("status") == "finished" or any((path / n).is_file() for n in (*files, HISTORY))
-    missing = [n for n in ([CONFIG] if with_config else []) + list(files if past_first else ())
+    missing = [n for n in ([CONFIG] if with_config else []) + list(files if past_first_epoch(path, kind) else ())
                if not (path / n).is_file()]
     if missing:
         raise UserError(f"--resume {path}: this {kind} run has lost {' and '.join(missing)} (deleted or moved?), so "

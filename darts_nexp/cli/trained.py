@@ -14,7 +14,7 @@ from ..config import from_dict
 from ..data import Batches, ImageSet, TrainSplits, check_splits, train_splits
 from ..errors import UserError
 from ..models import load_model
-from ..runs import BEST, COMMANDS, CONFIG, LAST, a_run, load_checkpoint, read_config, run_info, run_kind
+from ..runs import BEST, COMMANDS, CONFIG, a_run, load_checkpoint, past_first_epoch, read_config, run_kind
 from .train import TrainConfig
 
 
@@ -69,7 +69,7 @@ def check_trained(run_dir: str | Path, command: str) -> Path:
         what = f"holds {a_run(kind)}" if kind else "holds no darts-nexp run"
         raise UserError(f"{path} {what}; {command} takes the run directory of a {COMMANDS['train']} run")
     missing = [name for name in (BEST, CONFIG) if not (path / name).is_file()]
-    if missing and (run_info(path).get("status") == "finished" or (path / LAST).is_file()):
+    if missing and past_first_epoch(path, "train"):
         raise UserError(f"{path} has lost {' and '.join(missing)} (deleted or moved?); restore it, or train a new "
                         f"run with {COMMANDS['train']}")
     if missing:
