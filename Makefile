@@ -24,8 +24,8 @@ graphviz:
 	fi
 
 demo: $(STAMP) graphviz
-	$(BIN)/python search.py --config configs/demo.yaml
-	$(BIN)/python train_final.py --config configs/demo.yaml --genotype genotypes/synthetic.yaml
+	$(BIN)/darts-nexp search --config demo
+	$(BIN)/darts-nexp train --config demo --genotype genotypes/synthetic.yaml
 
 test: $(STAMP) graphviz
 	$(BIN)/python -m pytest -q

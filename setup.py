@@ -2,12 +2,15 @@ from setuptools import find_packages, setup
 
 setup(
     name="darts-nexp",
-    version="0.2.0",
+    version="0.3.0",
     description="Differentiable architecture search (DARTS) for visual defect inspection of semiconductor parts",
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["darts_nexp", "darts_nexp.*"]),
+    # The configs and published genotypes that commands name (`--config demo`, `--genotype darts_v2`).
+    package_data={"darts_nexp": ["configs/*.yaml", "genotypes/*.yaml"]},
+    entry_points={"console_scripts": ["darts-nexp = darts_nexp.cli.main:console"]},
     # The lowest versions whose APIs the code uses (tests/test_dependencies.py checks every import is listed).
     install_requires=[
         "torch>=2.4",  # torch.amp.GradScaler(device), autograd.grad(materialize_grads=...)

@@ -41,7 +41,7 @@ VARIANTS = {"base": {}, "no-amp": {"amp": False}, "no-cl": {"channels_last": Fal
 
 def search_case(args, size, options):
     from darts_nexp.bilevel.search_loop import weight_step
-    from darts_nexp.cli import search as search_cli
+    from darts_nexp.engine import search as search_cli
     from darts_nexp.space import auto_stem
 
     cfg = search_cli.SearchConfig(order=args.order, batch_size=args.search_batch, init_channels=args.search_channels,
@@ -67,14 +67,14 @@ def search_case(args, size, options):
 
 
 def train_case(args, size, options):
-    from darts_nexp.cli import train as train_cli
+    from darts_nexp.engine import train as train_cli
     from darts_nexp.final.loss import Criterion
     from darts_nexp.final.trainer import train_epoch
     from darts_nexp.runtime import Amp, compile_in_place
     from darts_nexp.space import auto_stem
 
     options = {k: v for k, v in options.items() if k != "channels_last"}
-    cfg = train_cli.TrainConfig(model=args.model, genotype=str(ROOT / "genotypes" / "darts_v2.yaml")
+    cfg = train_cli.TrainConfig(model=args.model, genotype="darts_v2"
                                 if args.model == "darts" else None, batch_size=args.train_batch, stem=auto_stem(size),
                                 init_channels=args.train_channels, layers=args.train_layers, **options)
     cfg.validate()

@@ -1,7 +1,7 @@
 """darts-nexp: differentiable architecture search (DARTS) for visual defect inspection on Nexperia-like images."""
 import os
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # GNU OpenMP (torch's on Linux) lets an idle thread spin 300,000 rounds before it sleeps. Beside another busy
 # process those spins take the core the working threads wait for: a search step took 3.5x its quiet time. 1,000

@@ -1,59 +1,29 @@
-"""Typed configuration: one dataclass per command, filled from defaults, then a YAML file, then the command line.
-
-The command line is parsed by tyro (docs/architecture.md says why tyro and not jsonargparse): every field of the
-dataclass is a flag spelt with dashes (`--init-channels 8`), nested fields are dotted (`--data.image-size 64 64`),
-lists take several values, booleans take true/false, and a string field takes the text exactly as typed. Help
-texts are the fields' docstrings.
+"""Typed configuration: one dataclass per command, filled from its defaults, then a YAML file, then the command line
+(cli/parse.py adds the command line, with tyro).
 
 A config file may hold fields of several commands: top-level keys shared by them (say `data:`), each taken by the
-commands that have such a field, and one section per command (`search:`, `train:`, `evaluate:`, `explain:`,
-`features:`, `ensemble:`) that only that command reads. A key that no command has is refused, so typos are caught.
-YAML values are checked against the field types before anything runs. The resolved config is saved into every run
-directory as `config.yaml`, from which `--resume` rebuilds it.
+commands that have such a field, and one section per command (`search:`, `train:`, `evaluate:`, ...) that only that
+command reads. A key that no command has is refused, so typos are caught. YAML values are checked against the field
+types before anything runs. The resolved config is saved into every run directory as `config.yaml`, from which
+`--resume` rebuilds it.
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import dataclasses
-import importlib
-import io
 import math
 import typing
 from pathlib import Path
 
-import tyro
 import typeguard
+import tyro
 import yaml
-from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
 
-from .errors import UserError, load_user_yaml, read_user_text
+from .errors import UserError
+from .io import load_user_yaml, read_user_text
 
-# Each command's section of a config file, and where its config class lives.
-COMMAND_SECTIONS = {"search": "search.SearchConfig", "train": "train.TrainConfig",
-                    "evaluate": "evaluate.EvaluateConfig", "explain": "explain.ExplainConfig",
-                    "features": "features.FeaturesConfig", "ensemble": "ensemble.EnsembleConfig"}
-TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
-
-REGISTRY = ConstructorRegistry()
-
-
-@REGISTRY.primitive_rule
-def _bool_rule(info: PrimitiveTypeInfo):
-    """Booleans as `--amp false`, case-insensitive, the way YAML writes them (tyro alone wants True/False)."""
-    if info.type is not bool:
-        return None
-
-    def parse(args: list[str]) -> bool:
-        text = args[0].lower()
-        if text not in TRUE + FALSE:
-            raise ValueError(f"expected true or false, got {args[0]!r}")
-        return text in TRUE
-
-    return PrimitiveConstructorSpec(nargs=1, metavar="{true,false}", instance_from_str=parse,
-                                    is_instance=lambda x: isinstance(x, bool),
-                                    str_from_instance=lambda x: ["true" if x else "false"])
-
+# The mark of a field whose help says what its default means (`threads`: one per CPU), so that --help does not add
+# "(default: None)" after it.
+DEFAULT_IN_HELP = tyro.conf.arg(help_behavior_hint="")
 
 def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
@@ -156,93 +126,24 @@ def _deep_update(base: dict, new: dict) -> dict:
     return out
 
 
-def _fields_of_every_command() -> set[str]:
-    classes = [getattr(importlib.import_module(f"darts_nexp.cli.{where.split('.')[0]}"), where.split(".")[1])
-               for where in COMMAND_SECTIONS.values()]
-    return {f.name for cls in classes for f in dataclasses.fields(cls)}
-
-
-def read_yaml(path: Path | str, section: str | None = None, fields: set[str] | None = None) -> dict:
-    """Read a config file: its shared top-level keys, then its `section` for this command on top. With `fields`
-    (this command's), a shared key that this command lacks but another command has is left to that command."""
+def read_yaml(path: Path | str, section: str | None = None, commands: dict[str, set[str]] | None = None) -> dict:
+    """Read a config file: its shared top-level keys, then its `section` for this command on top. `commands` maps
+    every command's section name to the fields of its config: a shared key that this command lacks but another
+    command has is left to that command, and the other commands' sections are skipped."""
     path = Path(path)
     text = read_user_text(path, "config file", "pass a YAML config file to --config (configs/ has examples)")
     raw = load_user_yaml(text, path, "fix the file or pass another --config") or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of config keys, not {type(raw).__name__}")
-    shared = {k: v for k, v in raw.items() if k not in COMMAND_SECTIONS and k != section}
-    if fields is not None:
-        others = _fields_of_every_command()
-        shared = {k: v for k, v in shared.items() if k in fields or k not in others}
+    commands = commands or {}
+    shared = {k: v for k, v in raw.items() if k not in commands and k != section}
+    if section in commands:
+        others = set().union(*commands.values())
+        shared = {k: v for k, v in shared.items() if k in commands[section] or k not in others}
     mine = raw.get(section) or {}
     if not isinstance(mine, dict):
         raise UserError(f"{path}: section '{section}' must be a mapping of config keys")
     return _deep_update(shared, mine)
-
-
-def parse_args(cls, argv, description: str, base=None, prog: str | None = None):
-    """tyro over `cls`, with `base` (an instance) as the defaults; every section validated.
-
-    tyro reports a malformed flag in a box of several lines; it is turned into the one `error:` line that every
-    other bad input gets (UserError), naming the flag and the value.
-    """
-    box = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(box):
-            cfg = tyro.cli(cls, args=argv, default=base if base is not None else cls(), description=description,
-                           prog=prog, registry=REGISTRY, config=(tyro.conf.FlagConversionOff,))
-    except SystemExit as e:
-        if e.code in (0, None):
-            raise
-        # The box: a title line, the message (one or more lines), then a rule and the flag's help text.
-        problem = []
-        for line in box.getvalue().splitlines()[1:]:
-            text = line.strip("│╭╮╰╯─ \t")
-            if not text or text.startswith(("Argument helptext", "For full helptext", "Similar")):
-                break
-            problem.append(text)
-        problem = " ".join(problem) or "the command line could not be parsed"
-        raise UserError(f"{problem.rstrip('.')}; see {prog or 'the command'} --help") from None
-    validate(cfg)
-    return cfg
-
-
-def parse_command(cls, argv, description: str, section: str, resumable: bool = True, extra=None,
-                  prog: str | None = None):
-    """The config of one command: defaults < `--config FILE` < command line; `--resume RUN_DIR` starts from that
-    run's saved config.yaml instead of defaults and file. `extra(parser)` adds flags that are not config fields.
-
-    Returns (config, namespace of --config, --resume and the extra flags).
-    """
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    pre.add_argument("--config", metavar="FILE", help="YAML config file: its shared keys and its "
-                                                       f"'{section}:' section (defaults < file < command line)")
-    if resumable:
-        pre.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint, "
-                                                             "with the config saved there")
-    if extra:
-        extra(pre)
-    ns, rest = pre.parse_known_args(argv)
-    lines = [f"  {', '.join(a.option_strings) or a.dest} {a.metavar or ''}: {a.help}".replace(" :", ":")
-             for a in pre._actions]
-    description = f"{description}\n\nalso:\n" + "\n".join(lines)
-    resume = getattr(ns, "resume", None)
-    if resume and ns.config:
-        raise UserError("--resume takes the config saved in the run directory; drop --config")
-    if resume:
-        from .runs import saved_config  # the run format owns where a run keeps its config
-
-        values, where = saved_config(resume, section), f"{resume}/config.yaml"
-    elif ns.config:
-        values, where = read_yaml(ns.config, section, {f.name for f in dataclasses.fields(cls)}), str(ns.config)
-    else:
-        values, where = {}, "config"
-    base = from_dict(cls, values, where)
-    cfg = parse_args(cls, rest, description, base=base, prog=prog)
-    if resume:
-        cfg.out = resume  # the run continues where it is now, even if its folder was moved or copied
-        _check_resumable(cfg, base, getattr(cls, "RESUME_MAY_CHANGE", ()))
-    return cfg, ns
 
 
 def _leaves(d: dict, prefix: str = "") -> dict:
@@ -259,7 +160,7 @@ def differences(now: dict, before: dict) -> dict[str, tuple]:
     return {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)}
 
 
-def _check_resumable(cfg, saved, may_change: tuple[str, ...]) -> None:
+def check_resumable(cfg, saved, may_change: tuple[str, ...]) -> None:
     """A resumed run continues the saved one: only the settings in `may_change` (and `out`) may differ, since the
     others shape the network, its optimisers or its schedules, which the checkpoint fixes."""
     changed = {k: v for k, v in differences(to_dict(cfg), to_dict(saved)).items()

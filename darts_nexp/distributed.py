@@ -1,6 +1,6 @@
 """Several processes, one per device, under torchrun (docs/distributed.md).
 
-    torchrun --standalone --nproc_per_node N search.py ...        (and the same for train_final.py)
+    torchrun --standalone --nproc_per_node N -m darts_nexp search ...        (and the same for train)
 
 Every rank holds the whole network and the same alphas; each global batch of N x batch_size images is cut into one
 share per rank, and after every backward pass the gradients (of the weights, and of the alphas in the architecture

@@ -1,5 +1,4 @@
-"""`python -m darts_nexp.ensemble RUN_DIR RUN_DIR ... --out DIR`: combine the test scores of trained runs (see
-darts_nexp/cli/ensemble.py)."""
+"""`python -m darts_nexp.ensemble`, the same as `darts-nexp ensemble` (darts_nexp/cli/ensemble.py)."""
 from .cli.ensemble import main
 
 if __name__ == "__main__":

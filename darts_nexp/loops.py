@@ -1,4 +1,4 @@
-"""The loops every command shares: one pass of training steps over a data set, and scoring a data set.
+"""The loops every learning run shares: one pass of training steps over a data set, and scoring a data set.
 
 The search (bilevel/search_loop.py) and final training (final/trainer.py) differ only in what one step does; the
 bookkeeping around it (progress bar, running losses, defect scores, train AUC, and stopping at the first loss
@@ -16,7 +16,6 @@ from tqdm import tqdm
 from .distributed import SINGLE, Ranks
 from .errors import Diverged
 from .metrics import auc
-from .models import penultimate
 
 
 def defect_scores(logits: torch.Tensor) -> np.ndarray:
@@ -99,20 +98,3 @@ def predict(model: torch.nn.Module, batches, epoch: int | None = None, ranks: Ra
     if n_known and epoch is not None:
         check_loss(loss, "validation loss", epoch)
     return loss, scores, labels
-
-
-
-@torch.no_grad()
-def features(model: torch.nn.Module, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(penultimate features (N, D), defect scores, labels) of a model over (x, y) batches, in eval mode: what
-    t-SNE and the classifiers on deep features read (models.penultimate says which features)."""
-    was_training = model.training
-    model.eval()
-    feats, scores, labels = [], [], []
-    for x, y in batches:
-        f, logits = penultimate(model, x)
-        feats.append(f.float().cpu().numpy())
-        scores.append(defect_scores(logits))
-        labels.append(y.cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(feats), np.concatenate(scores), np.concatenate(labels)

@@ -1,4 +1,4 @@
-"""One factory for every network that train_final.py trains: the DARTS network of a genotype, or any torchvision
+"""One factory for every network that darts-nexp train trains: the DARTS network of a genotype, or any torchvision
 classification model by its torchvision name (timm's `create_model` idea: a name and keywords build the model, and
 the checkpoint records the name and keywords that rebuild it).
 

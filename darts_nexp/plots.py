@@ -10,7 +10,7 @@ import io
 import numpy as np
 
 from .metrics import auc, confusion_metrics, roc
-from .runs import write_atomic
+from .io import write_atomic
 
 
 def _pyplot():

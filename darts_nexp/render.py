@@ -1,19 +1,13 @@
-"""Draw the normal and reduction cells of a genotype with graphviz (the figures of Liu et al., 2018, fig. 4-5).
-
-    python -m darts_nexp.render GENOTYPE_FILE --out DIR
-
-writes DIR/normal.gv and DIR/reduce.gv, plus .svg and .png when graphviz's `dot` program is installed.
-"""
+"""Draw the normal and reduction cells of a genotype with graphviz (the figures of Liu et al., 2018, fig. 4-5):
+normal.gv and reduce.gv, plus .svg and .png when graphviz's `dot` program is installed."""
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
 import graphviz
 
-from .errors import UserError, cli_entry
-from .runs import write_atomic
+from .io import write_atomic
 from .space import Genotype
 
 INSTALL_HINT = "graphviz 'dot' not found: wrote .gv files only; for SVG/PNG install it (apt-get install graphviz)"
@@ -56,24 +50,3 @@ def render_genotype(genotype: Genotype, out_dir: Path | str) -> tuple[list[Path]
             for fmt in ("svg", "png"):
                 paths.append(write_atomic(out_dir / f"{cell}.{fmt}", g.pipe(format=fmt)))
     return paths, has_dot
-
-
-@cli_entry
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m darts_nexp.render", description=__doc__.splitlines()[0])
-    parser.add_argument("genotype", metavar="GENOTYPE_FILE", help="a genotype YAML file (see docs/genotypes.md)")
-    parser.add_argument("--out", metavar="DIR", required=True, help="folder for normal.* and reduce.*")
-    args = parser.parse_args(argv)
-    genotype = Genotype.load(args.genotype)
-    try:
-        paths, has_dot = render_genotype(genotype, args.out)
-    except OSError as e:
-        raise UserError(f"cannot write drawings to {args.out} ({e}); pass a writable folder to --out")
-    for p in paths:
-        print(p)
-    if not has_dot:
-        print(INSTALL_HINT)
-
-
-if __name__ == "__main__":
-    main()

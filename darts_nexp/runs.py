@@ -21,18 +21,19 @@ import contextlib
 import datetime
 import io
 import json
-import os
 from pathlib import Path
 
 import torch
 import yaml
 
+from .config import dump_yaml, read_yaml
 from .errors import Diverged, Interrupted, UserError
+from .io import write_atomic
 
 FORMAT = 2
 KINDS = ("search", "train", "evaluate", "ensemble")
-COMMANDS = {"search": "python search.py", "train": "python train_final.py", "evaluate": "python -m darts_nexp.evaluate",
-            "ensemble": "python -m darts_nexp.ensemble"}
+# How messages name the command of each kind of run, and the other commands they send users to.
+COMMANDS = {name: f"darts-nexp {name}" for name in (*KINDS, "explain", "features", "protocol")}
 RESUMABLE = ("search", "train")
 
 RUN_JSON = "run.json"
@@ -47,7 +48,7 @@ METRICS = "metrics.json"
 PREDICTIONS = "predictions.csv"
 ROC = "roc.png"
 SUBMISSION = "submission.csv"
-# What the tools that study a training run write into it (python -m darts_nexp.explain / .features).
+# What the tools that study a training run write into it (darts-nexp explain / features).
 EXPLAIN_DIR = "explain"
 GRADCAM = "gradcam.png"
 LOCALISATION = "localisation.json"
@@ -67,15 +68,6 @@ CHECKPOINT_KEYS = {
 def a_run(kind: str) -> str:
     """"a search run", "an ensemble run": how messages name a kind of run."""
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} run"
-
-
-def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write a file so that readers see the old or the new content, never half of it."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-    return path
 
 
 def _now() -> str:
@@ -180,8 +172,6 @@ class Run:
         self._mark("finished")
 
     def save_config(self, cfg) -> Path:
-        from .config import dump_yaml
-
         return self.write(CONFIG, dump_yaml(cfg))
 
     def write(self, name: str, data: str | bytes) -> Path:
@@ -214,8 +204,6 @@ class Run:
 
 def read_config(run_dir: str | Path) -> dict:
     """The config a run saved, as a mapping."""
-    from .config import read_yaml
-
     return read_yaml(Path(run_dir) / CONFIG)
 
 

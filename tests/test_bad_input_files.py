@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 from test_data_util import config, fails, make_layout, write_images
 
-import darts_nexp.render as render
+import darts_nexp.cli.render as render
 from darts_nexp.data import load_dataset, load_folder
 from darts_nexp.cli.train import main as train_main
-from darts_nexp.data.__main__ import main as data_main
+from darts_nexp.cli.data import main as data_main
 from darts_nexp.errors import UserError
-from darts_nexp.space.sample import main as sample_main
+from darts_nexp.cli.sample import main as sample_main
 
 BOX_HEADER = "id,x_1,y_1,x_2,y_2\n"
 EDGES = "[[sep_conv_3x3, 0], [sep_conv_3x3, 1]]"

@@ -7,11 +7,13 @@ import pytest
 import yaml
 from test_data_util import fails
 
-from darts_nexp.cli.evaluate import EvaluateConfig
-from darts_nexp.cli.search import SearchConfig
+from darts_nexp.engine.evaluate import EvaluateConfig
+from darts_nexp.engine.search import SearchConfig
 from darts_nexp.cli.search import main as search_main
-from darts_nexp.cli.train import TrainConfig
-from darts_nexp.config import dump_yaml, from_dict, parse_command, read_yaml
+from darts_nexp.engine.train import TrainConfig
+from darts_nexp.cli.parse import parse_command
+from darts_nexp.cli.sections import section_fields
+from darts_nexp.config import dump_yaml, from_dict, read_yaml
 from darts_nexp.errors import UserError
 from darts_nexp.runs import Run
 
@@ -151,7 +153,7 @@ def test_help_lists_every_option_with_its_default(capsys):
     (["--no-such-flag", "3"], ["--no-such-flag"]),
 ])
 def test_a_malformed_flag_is_one_error_line(tmp_path, capsys, argv, names):
-    fails(capsys, search_main, argv, *names, "search.py --help")
+    fails(capsys, search_main, argv, *names, "darts-nexp search --help")
 
 
 @pytest.mark.parametrize("module,argv", [
@@ -161,8 +163,8 @@ def test_a_malformed_flag_is_one_error_line(tmp_path, capsys, argv, names):
     ("darts_nexp.cli.explain", ["/no/run", "--seed", "{seed}"]),
     ("darts_nexp.cli.features", ["/no/run", "--seed", "{seed}"]),
     ("darts_nexp.cli.ensemble", ["/no/a", "/no/b", "--seed", "{seed}"]),
-    ("darts_nexp.space.sample", ["--seed", "{seed}"]),
-    ("darts_nexp.data.synthetic", ["--out", "{tmp}/syn", "--seed", "{seed}"]),
+    ("darts_nexp.cli.sample", ["--seed", "{seed}"]),
+    ("darts_nexp.cli.data", ["synthetic", "--out", "{tmp}/syn", "--seed", "{seed}"]),
 ])
 @pytest.mark.parametrize("seed", [-1, 2**32])
 def test_seeds_outside_what_numpy_takes_are_one_error(tmp_path, capsys, module, argv, seed):

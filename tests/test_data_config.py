@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from darts_nexp.config import from_dict, parse_args, validate
+from darts_nexp.cli.parse import parse_args
+from darts_nexp.config import from_dict, validate
 from darts_nexp.data import DataConfig
 from darts_nexp.errors import UserError
 

@@ -7,7 +7,7 @@ import numpy as np
 from test_data_util import make_layout
 
 from darts_nexp.data import SyntheticConfig
-from darts_nexp.data.__main__ import main
+from darts_nexp.cli.data import main
 from darts_nexp.data.dedup import duplicate_groups, phash
 from darts_nexp.data.synthetic import generate
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from darts_nexp.data import DataConfig, SyntheticConfig, load_dataset
-from darts_nexp.data.synthetic import GOOD_DIR, DEFECT_DIR, TEST_DIR, ensure, generate, main
+from darts_nexp.cli.data import main
+from darts_nexp.data.synthetic import GOOD_DIR, DEFECT_DIR, TEST_DIR, ensure, generate
 from darts_nexp.errors import UserError
 
 SMALL = dict(n_train=60, n_test=20, size=[48, 52], duplicate_rate=0.05, label_noise=0.05)
@@ -61,11 +62,11 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    main(["--out", str(tmp_path), "--n-train", "20", "--n-test", "5", "--size", "40x44", "--seed", "3"])
+    main(["synthetic", "--out", str(tmp_path), "--n-train", "20", "--n-test", "5", "--size", "40", "44", "--seed", "3"])
     assert "wrote 20 train and 5 test images" in capsys.readouterr().out
     assert len(list(tmp_path.rglob("*.bmp"))) == 25
     with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path), "--size", "big"])
+        main(["synthetic", "--out", str(tmp_path), "--size", "big"])
 
 
 def test_data_dir_that_is_a_file(tmp_path):

@@ -122,7 +122,7 @@ def test_search_and_train_under_torchrun(tmp_path):
     assert torch.load(train / "last.pt", weights_only=True)["epoch"] == 1
     assert (train / "metrics.json").is_file() and len(list(train.glob("events.out.tfevents.*"))) == 2
     # The validation scores gathered from both ranks are the network's scores of the val split, in its order.
-    from darts_nexp.cli.trained import open_trained
+    from darts_nexp.engine.study import open_trained
 
     trained = open_trained(train, "test", torch.device("cpu"))
     best = trained.checkpoint

@@ -3,7 +3,7 @@ import errno
 
 import pytest
 
-from darts_nexp.errors import cli_entry
+from darts_nexp.cli.entry import cli_entry
 
 
 def run(capsys, exc: BaseException) -> tuple[int, str]:

@@ -5,10 +5,10 @@ import pytest
 import yaml
 from test_data_util import write_images
 
-from darts_nexp.cli.inputs import resolve_input
-from darts_nexp.cli.search import SearchConfig
+from darts_nexp.engine.inputs import resolve_input
+from darts_nexp.engine.search import SearchConfig
 from darts_nexp.cli.search import main as search
-from darts_nexp.cli.train import TrainConfig
+from darts_nexp.engine.train import TrainConfig
 from darts_nexp.data import DataConfig
 from darts_nexp.data.config import auto_image_size
 from darts_nexp.space import auto_stem, first_cell_size

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from darts_nexp.final.report import write_report
+from darts_nexp.report import write_report
 from darts_nexp.errors import UserError
 from darts_nexp.metrics import (auc, check_threshold_options, choose_threshold, confusion_metrics, cost_threshold,
                                 fpr_threshold, roc, tpr_at_fpr, youden_threshold)

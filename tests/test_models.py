@@ -101,14 +101,14 @@ def test_unknown_model_lists_the_valid_names(capsys):
     (["--model", "resnet18", "--drop-path-rate", "0.2", "--summary"], "--drop-path-rate is for the darts"),
     (["--model", "resnet18", "--backbone-lr-scale", "0", "--summary"], "--backbone-lr-scale"),
     (["--model", "resnet18", "--freeze-epochs", "-1", "--summary"], "--freeze-epochs"),
-    (["--model", "vit_b_16", "--summary", "--image-size", "64"], "vit_b_16 cannot take 64x64 images"),
+    (["--model", "vit_b_16", "--summary", "--image-size", "64", "64"], "vit_b_16 cannot take 64x64 images"),
 ])
 def test_model_options_are_checked(argv, message, capsys):
     fails(capsys, main, argv, message)
 
 
 def test_summary_of_a_torchvision_model(capsys):
-    result = main(["--model", "resnet18", "--summary", "--image-size", "224"])
+    result = main(["--model", "resnet18", "--summary", "--image-size", "224", "224"])
     # torchvision's 11,689,512, less two thirds of the 3x64x7x7 first conv, less the 1000-class head, plus 2 classes
     assert result["params"] == 11_689_512 - 2 * 64 * 7 * 7 - (512 * 1000 + 1000) + (512 * 2 + 2)
     out = capsys.readouterr().out

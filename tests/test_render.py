@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 import darts_nexp.render as render
+from darts_nexp.cli.render import main as render_main
 from darts_nexp.space import Genotype
 
 GENOTYPE_FILES = sorted(Path(__file__).resolve().parents[1].glob("genotypes/*.yaml"))
@@ -40,7 +41,7 @@ def test_darts_v2_normal_cell_edges():
 
 
 def test_render_cli_writes_both_cells(tmp_path, capsys):
-    render.main([str(GENOTYPE_FILES[0]), "--out", str(tmp_path / "out")])
+    render_main([str(GENOTYPE_FILES[0]), "--out", str(tmp_path / "out")])
     printed = capsys.readouterr().out
     for cell in ("normal", "reduce"):
         assert (tmp_path / "out" / f"{cell}.gv").is_file() and f"{cell}.gv" in printed
@@ -51,7 +52,7 @@ def test_render_cli_writes_both_cells(tmp_path, capsys):
 
 def test_without_dot_one_line_says_how_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(render.shutil, "which", lambda name: None)
-    render.main([str(GENOTYPE_FILES[0]), "--out", str(tmp_path)])
+    render_main([str(GENOTYPE_FILES[0]), "--out", str(tmp_path)])
     lines = [line for line in capsys.readouterr().out.splitlines() if "graphviz" in line]
     assert len(lines) == 1 and "apt-get install graphviz" in lines[0]
     assert not list(tmp_path.glob("*.svg"))
@@ -66,12 +67,12 @@ def test_malformed_genotype_is_a_clean_error(text, message, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     with pytest.raises(SystemExit) as stop:
-        render.main([str(bad), "--out", str(tmp_path / "out")])
+        render_main([str(bad), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and message in err and "Traceback" not in err
 
 
 def test_missing_genotype_file_is_a_clean_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
-        render.main([str(tmp_path / "none.yaml"), "--out", str(tmp_path)])
+        render_main([str(tmp_path / "none.yaml"), "--out", str(tmp_path)])
     assert stop.value.code == 2 and "not found" in capsys.readouterr().err

@@ -11,7 +11,8 @@ import torch
 import yaml
 from test_data_util import fails
 
-import darts_nexp.cli.search as search_cli
+import darts_nexp.engine.search as search_engine
+from darts_nexp.cli import search as search_cli
 from darts_nexp.bilevel import Architect, search_epoch
 from darts_nexp.space import PRIMITIVES, Genotype, derive_genotype, edge_inputs, num_edges
 from darts_nexp.supernet import MixedOp, SearchNetwork
@@ -171,7 +172,7 @@ def test_resume_with_every_option_is_exact(tmp_path, monkeypatch, capsys):
     """Interrupted after the warm-up epoch and resumed: the same alphas, betas and genotype as one run (AdamW's
     moments included, which the weight steps of the resumed epochs depend on)."""
     whole = search_cli.main(robust_args(tmp_path, tmp_path / "whole"))
-    real, epochs = search_cli.search_epoch, []
+    real, epochs = search_engine.search_epoch, []
 
     def stop_after_one(*args, **kwargs):
         if epochs:
@@ -179,10 +180,10 @@ def test_resume_with_every_option_is_exact(tmp_path, monkeypatch, capsys):
         epochs.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(search_cli, "search_epoch", stop_after_one)
+    monkeypatch.setattr(search_engine, "search_epoch", stop_after_one)
     with pytest.raises(SystemExit):
         search_cli.main(robust_args(tmp_path, tmp_path / "cut"))
-    monkeypatch.setattr(search_cli, "search_epoch", real)
+    monkeypatch.setattr(search_engine, "search_epoch", real)
     resumed = search_cli.main(["--resume", str(tmp_path / "cut"), "--progress", "false"])
     assert resumed.alphas.keys() == whole.alphas.keys()
     assert all(torch.equal(resumed.alphas[k], whole.alphas[k]) for k in whole.alphas)
@@ -220,10 +221,10 @@ def test_changes_count_edges_a_node_gained_whatever_their_order():
 def test_an_unsettled_search_says_so_with_its_reach():
     cell = {"normal": [["sep_conv_3x3", 0]] * 8, "reduce": [["max_pool_3x3", 0]] * 8}
     history = [{"changed": 0, "genotype": cell}, {"changed": 5, "genotype": cell}, {"changed": 3, "genotype": cell}]
-    note = search_cli.settle_note(history, reach=0.45)
+    note = search_engine.settle_note(history, reach=0.45)
     assert "3 of 16 edges changed in the last epoch (the last 3 epochs: 0, 5, 3)" in note
-    long = search_cli.settle_note([{"changed": i, "genotype": cell} for i in range(1, 13)], reach=0.45)
+    long = search_engine.settle_note([{"changed": i, "genotype": cell} for i in range(1, 13)], reach=0.45)
     assert "12 of 16 edges changed in the last epoch (the last 10 epochs: 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)" in long
     assert "= 0.45 in this search (the paper's: 5.9)" in note
-    assert search_cli.settle_note(history[:1], reach=0.45) is None
-    assert search_cli.settle_note([{"genotype": cell}], reach=0.45) is None  # a history from before the count
+    assert search_engine.settle_note(history[:1], reach=0.45) is None
+    assert search_engine.settle_note([{"genotype": cell}], reach=0.45) is None  # a history from before the count

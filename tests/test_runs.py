@@ -8,7 +8,7 @@ import torch
 import yaml
 from test_data_util import fails, make_layout
 
-import darts_nexp.cli.train as train_cli
+import darts_nexp.engine.train as train_cli
 from darts_nexp.cli.search import main as search
 from darts_nexp.cli.train import main as train
 from darts_nexp.errors import UserError
@@ -54,8 +54,8 @@ def test_each_run_records_its_kind_and_status(runs):
 
 
 @pytest.mark.parametrize("command,args,into,message", [
-    (train, train_args, "search", "holds a search run; python train_final.py does not write into it"),
-    (search, search_args, "train", "holds a train run; python search.py does not write into it"),
+    (train, train_args, "search", "holds a search run; darts-nexp train does not write into it"),
+    (search, search_args, "train", "holds a train run; darts-nexp search does not write into it"),
     (train, train_args, "train", "already holds a train run; continue it with --resume"),
     (search, search_args, "search", "already holds a search run; continue it with --resume"),
 ])
@@ -76,8 +76,8 @@ def test_evaluate_writes_into_no_run(runs, capsys):
 
 
 def test_resume_of_the_wrong_kind(runs, capsys):
-    fails(capsys, search, ["--resume", runs / "train"], "holds a train run", "train_final.py --resume")
-    fails(capsys, train, ["--resume", runs / "search"], "holds a search run", "search.py --resume")
+    fails(capsys, search, ["--resume", runs / "train"], "holds a train run", "darts-nexp train --resume")
+    fails(capsys, train, ["--resume", runs / "search"], "holds a search run", "darts-nexp search --resume")
 
 
 def test_a_refused_resume_changes_nothing(runs, tmp_path, capsys):
@@ -210,7 +210,7 @@ def test_interrupt_names_the_run_to_resume(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as e:
         train(train_args(tmp_path / "data", tmp_path / "run"))
     assert e.value.code == 130
-    assert f"continue with python train_final.py --resume {tmp_path / 'run'}" in capsys.readouterr().err
+    assert f"continue with darts-nexp train --resume {tmp_path / 'run'}" in capsys.readouterr().err
 
 
 def test_evaluate_of_a_folder_without_one_readable_image(runs, tmp_path, capsys):

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-import darts_nexp.config as config
 import darts_nexp.render as render
 from darts_nexp.errors import UserError
 from darts_nexp.final import FinalNetwork, param_count
 from darts_nexp.space import Genotype
-from darts_nexp.space.sample import (MAX_ATTEMPTS, OPERATIONS, SampleConfig, final_param_count, main,
-                                     run, sample_genotype, sample_rng)
+from darts_nexp.cli.sample import main
+from darts_nexp.engine.sample import MAX_ATTEMPTS, SampleConfig, final_param_count, run
+from darts_nexp.space.sample import OPERATIONS, sample_genotype, sample_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 DARTS_V2 = ROOT / "genotypes/darts_v2.yaml"
@@ -151,8 +151,6 @@ def test_bad_options_name_the_option_and_the_fix(tmp_path, field, value, message
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.xfail(not hasattr(config, "parse_args"), raises=AttributeError, strict=True,
-                   reason="darts_nexp.config.parse_args (tyro) is being written alongside this module")
 def test_main_parses_dashed_flags_and_prints_one_line_per_file(tmp_path, capsys):
     out = tmp_path / "cli"
     paths = main(["--n", "2", "--seed", "4", "--out", str(out), "--init-channels", "8", "--layers", "5",

@@ -8,7 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import darts_nexp.cli.search as search_cli
+import darts_nexp.engine.search as search_cli
 from darts_nexp.cli.search import main
 from darts_nexp.runs import load_checkpoint
 from darts_nexp.space import Genotype
@@ -75,7 +75,7 @@ def test_resume_equals_uninterrupted_run(finished_run, data_dir, tmp_path, monke
     with pytest.raises(SystemExit) as stop:
         main(smoke_args(data_dir, tmp_path))
     assert stop.value.code == 130 and load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 0
-    assert f"python search.py --resume {tmp_path}" in capsys.readouterr().err
+    assert f"darts-nexp search --resume {tmp_path}" in capsys.readouterr().err
     monkeypatch.setattr(search_cli, "search_epoch", search_epoch)
     resumed = main(["--resume", str(tmp_path), "--progress", "false"])
     for name, alpha in uninterrupted.alphas.items():

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_data_util import load_benchmark
 
-import darts_nexp.cli.search as search_cli
-import darts_nexp.cli.train as train_cli
+import darts_nexp.engine.protocol as sq
+import darts_nexp.engine.search as search_cli
+import darts_nexp.engine.train as train_cli
+from darts_nexp.cli.protocol import main as protocol_main, parse
 from darts_nexp.errors import UserError
 from darts_nexp.space import Genotype
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-sq = load_benchmark("search_quality")
 
 TINY = """\
 protocol:
@@ -44,7 +44,7 @@ def refuse(*args, **kwargs):
 
 
 def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, capsys):
-    rows = sq.main(tiny_config(tmp_path))
+    rows = protocol_main(tiny_config(tmp_path))
     out = tmp_path / "sq"
     kinds = ["searched", "random", "random", "published", "published"]
     assert [r["kind"] for r in rows] == kinds
@@ -69,7 +69,7 @@ def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, ca
     real_train = train_cli.run
     monkeypatch.setattr(search_cli, "run", refuse)
     monkeypatch.setattr(train_cli, "run", refuse)
-    assert sq.main(tiny_config(tmp_path)) == rows
+    assert protocol_main(tiny_config(tmp_path)) == rows
     assert json.loads((out / "rows.json").read_text()) == rows
     assert "finished earlier" in capsys.readouterr().out
 
@@ -83,14 +83,14 @@ def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, ca
         return real_train(cfg, resume)
 
     monkeypatch.setattr(train_cli, "run", record)
-    again = sq.main(tiny_config(tmp_path))
+    again = protocol_main(tiny_config(tmp_path))
     assert calls == [("train-random-001-seed0", True)]
     assert [r["cell"] for r in again] == [r["cell"] for r in rows]
     assert json.loads(run_json.read_text())["status"] == "finished"
 
     # Changed training settings would mix two recipes in one table: refused, naming the setting.
     with pytest.raises(UserError, match="train.epochs"):
-        sq.run(sq.parse(tiny_config(tmp_path, "--train.epochs", "2")))
+        sq.run(parse(tiny_config(tmp_path, "--train.epochs", "2")))
 
 
 def test_a_published_file_that_does_not_load_is_refused_before_any_run(tmp_path):
@@ -98,7 +98,7 @@ def test_a_published_file_that_does_not_load_is_refused_before_any_run(tmp_path)
     bad.write_text("normal: [[sep_conv_3x3, 0]]\nreduce: []\n")
     with pytest.raises(UserError) as expected:
         Genotype.load(bad)
-    cfg = sq.parse(tiny_config(tmp_path, "--published", str(bad)))
+    cfg = parse(tiny_config(tmp_path, "--published", str(bad)))
     with pytest.raises(UserError) as got:
         sq.run(cfg)
     assert str(got.value) == str(expected.value)
@@ -112,7 +112,7 @@ def test_a_published_file_that_does_not_load_is_refused_before_any_run(tmp_path)
 ])
 def test_bad_counts_are_a_clean_error(tmp_path, capsys, flags, message):
     with pytest.raises(SystemExit) as e:
-        sq.main(tiny_config(tmp_path, *flags))
+        protocol_main(tiny_config(tmp_path, *flags))
     assert e.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "sq").exists()
 
@@ -120,30 +120,30 @@ def test_bad_counts_are_a_clean_error(tmp_path, capsys, flags, message):
 def test_settings_the_protocol_sets_itself_are_refused_in_the_file(tmp_path):
     (tmp_path / "p.yaml").write_text("protocol:\n  search: {seed: 3, data: {val_fraction: 0.2}}\n")
     with pytest.raises(UserError, match=r"protocol.search sets seed, data.val_fraction"):
-        sq.parse(["--config", str(tmp_path / "p.yaml")])
+        parse(["--config", str(tmp_path / "p.yaml")])
 
 
 def test_the_sampler_counts_the_network_the_train_settings_build(tmp_path):
-    cfg = sq.parse(["--train.init-channels", "10", "--train.layers", "6", "--data.image-size", "128", "128"])
+    cfg = parse(["--train.init-channels", "10", "--train.layers", "6", "--data.image-size", "128", "128"])
     sample = sq.sample_config(cfg)
     assert (sample.init_channels, sample.layers, sample.stem) == (10, 6, "imagenet")  # auto stem at 128 px
-    assert sample.like == str(ROOT / "genotypes" / "darts_v2.yaml")
-    assert sq.sample_config(sq.parse(["--data.image-size", "64", "64"])).stem == "cifar"
+    assert sample.like == str(ROOT / "darts_nexp" / "genotypes" / "darts_v2.yaml")
+    assert sq.sample_config(parse(["--data.image-size", "64", "64"])).stem == "cifar"
     with pytest.raises(UserError, match="--data.image-size"):
-        sq.parse(["--like", "true"])  # stem auto, and no input size to pick it from
+        parse(["--like", "true"])  # stem auto, and no input size to pick it from
 
 
 def test_both_scales_load(tmp_path):
-    cpu = sq.parse(["--config", str(ROOT / "benchmarks" / "search_quality_cpu.yaml")])
+    cpu = parse(["--config", "protocol-cpu"])
     assert (cpu.data.image_size, cpu.search.data.image_size) == ([64, 64], None)
     assert sq.shared_data(cpu.train, cpu.data).data.image_size == [64, 64]
     assert sq.shared_data(cpu.search, cpu.data).data.image_size == [64, 64]  # no size of its own: the shared one
     assert (cpu.search.optimizer, cpu.search.warmup_epochs, cpu.train.optimizer) == ("adamw", 1, "adamw")
     # The CPU scale measures the demo's own search (its comments and docs/benchmarks.md say so).
     demo = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
-    protocol = yaml.safe_load((ROOT / "benchmarks" / "search_quality_cpu.yaml").read_text())["protocol"]
+    protocol = yaml.safe_load((ROOT / "darts_nexp" / "configs" / "protocol-cpu.yaml").read_text())["protocol"]
     assert protocol["search"] == demo["search"] and protocol["data"] == demo["data"]
-    gpu = sq.parse(["--config", str(ROOT / "benchmarks" / "search_quality_gpu.yaml"), "--dataset", "nexperia",
+    gpu = parse(["--config", "protocol-gpu", "--dataset", "nexperia",
                     "--data-dir", str(tmp_path)])
     assert (gpu.search.epochs, gpu.search.order, gpu.search.init_channels, gpu.search.layers) == (50, "first", 16, 8)
     assert (gpu.train.epochs, gpu.train.init_channels, gpu.train.layers, gpu.train.batch_size) == (30, 48, 14, 64)

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from darts_nexp.cli import ensemble, explain, features
-from darts_nexp.cli.explain import gradcam
+from darts_nexp.engine.explain import gradcam
 from darts_nexp.cli.train import main as train
 from darts_nexp.data import Batches, ImageSet
 from darts_nexp.localisation import box_mask, centre_prior, energy_in_box, pointing_game, score_maps
@@ -123,8 +123,22 @@ def test_features_fit_every_classifier(runs):
     best = torch.load(runs.darts / "best.pt", weights_only=True)
     assert body["classifiers"]["network"]["val_auc"] == pytest.approx(best["val_auc"])  # the same scores as training
     assert json.loads((runs.darts / "features" / "features.json").read_text()) == json.loads(json.dumps(body))
-    small = features.main([str(runs.darts), "--classifier", "lr", "--max-train", "40"])
+    small = features.main([str(runs.darts), "--classifier", "lr", "--max-train", "40", "--out", str(runs.root / "f")])
     assert small["n_train"] == 40 and set(small["classifiers"]) == {"network", "lr"}
+    assert json.loads((runs.root / "f" / "features.json").read_text())["n_train"] == 40
+
+
+def test_explain_and_features_never_overwrite_a_result(runs, capsys):
+    """A second explain or features into the same folder is refused, naming what is there; the first result stays."""
+    out = runs.root / "once"
+    out.mkdir()
+    (out / "features.json").write_text("{}")
+    (out / "tsne.png").write_bytes(b"png")
+    fails(capsys, features.main, [runs.darts, "--out", out], f"{out} already holds features.json", "--out")
+    fails(capsys, explain.main, [runs.darts, "--out", out], f"{out} already holds tsne.png", "--out")
+    assert (out / "features.json").read_text() == "{}" and (out / "tsne.png").read_bytes() == b"png"
+    (runs.root / "a-file").write_text("x")
+    fails(capsys, features.main, [runs.darts, "--out", runs.root / "a-file"], "is a file")
 
 
 def predictions(run: Path) -> dict:
@@ -165,7 +179,7 @@ def test_the_tools_refuse_runs_without_a_trained_network(runs, tmp_path, capsys)
     fails(capsys, explain.main, [tmp_path / "nope"], "nope", "not a folder")
     (tmp_path / "search").mkdir()
     (tmp_path / "search" / "run.json").write_text('{"kind": "search", "format": 2, "status": "finished"}')
-    fails(capsys, explain.main, [tmp_path / "search"], "holds a search run", "train_final.py run")
+    fails(capsys, explain.main, [tmp_path / "search"], "holds a search run", "darts-nexp train run")
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     (unfinished / "run.json").write_text('{"kind": "train", "format": 2, "status": "running"}')

@@ -1,1 +1,1 @@
-"""Command-line entry points: each parses a typed config and calls its `run(cfg)`."""
+"""The commands: each module parses its command line into a typed config and calls the engine (darts-nexp COMMAND)."""

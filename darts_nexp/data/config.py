@@ -78,11 +78,12 @@ class DataConfig:
     """The images: which data set, at what size, how they are split and augmented (docs/data.md)."""
     dataset: Annotated[Literal["synthetic", "nexperia"], tyro.conf.arg(aliases=("--dataset",))] = "synthetic"
     """synthetic (generated in data_dir) or nexperia (your images in data_dir)"""
-    data_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data-dir",))] = None
+    data_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data-dir",), help_behavior_hint="")] = None
     """dataset root; synthetic: generated there (default data/synthetic)"""
-    cache_dir: Optional[str] = None
+    cache_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--cache-dir",), help_behavior_hint="")] = None
     """decoded-image cache (default <data_dir>/.cache, or ~/.cache/darts-nexp if that is not writable)"""
-    image_size: Optional[list[int]] = None
+    image_size: Annotated[Optional[list[int]], tyro.conf.arg(aliases=("--image-size",), metavar="H W",
+                                                             help_behavior_hint="")] = None
     """H W the models see (default: the images' own size, shrunk to 128 px on the short side if larger)"""
     resize: Literal["resize", "crop"] = "resize"
     """resize (the whole image) or crop (a center crop of image_size first)"""
@@ -90,7 +91,7 @@ class DataConfig:
     """pixels cut off each side first (border scratches)"""
     channels: Literal[1, 3] = 1
     """1, or 3 to repeat the gray channel"""
-    labels_csv: Optional[str] = None
+    labels_csv: Annotated[Optional[str], tyro.conf.arg(aliases=("--labels-csv",))] = None
     """id,label CSV for the test folder"""
     val_fraction: float = 0.1
     """share of the training images held out for validation in final training"""

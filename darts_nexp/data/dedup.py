@@ -1,4 +1,4 @@
-"""Exact and near duplicates (seed 004 found them across the contest's splits by hashing).
+"""Exact and near duplicates (Chen, Shi and Gao's report found them across the contest's splits by hashing).
 
 Exact copies share the sha1 of their file bytes. Near copies (re-encoded, re-exposed, a fresh shot of noise) share
 most bits of a perceptual hash: the 16x16 lowest-frequency DCT coefficients of the image shrunk to 32x32, each

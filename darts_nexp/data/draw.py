@@ -170,7 +170,8 @@ def _crack(d, rng, pose, bw, bh, body, sev):
 
 
 def _border_scratch(d, rng, h, w) -> None:
-    """A nuisance: a bright streak along the image border, which is not a defect of the part (seed 002)."""
+    """A nuisance: a bright streak along the image border, which is not a defect of the part (the
+    report "Nexperia Image Classification II" saw such scratches mislead models)."""
     edge, depth = int(rng.integers(4)), rng.uniform(1, 14)
     t0 = rng.uniform(0, 0.6)
     t1 = t0 + rng.uniform(0.15, 0.4)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..errors import UserError, read_user_text
+from ..errors import UserError
+from ..io import read_user_text
 
 log = logging.getLogger("darts_nexp.data")
 

@@ -15,7 +15,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ..errors import UserError
-from ..runs import SPLITS, write_atomic
+from ..io import write_atomic
+from ..runs import SPLITS
 from .config import DataConfig
 from .dedup import redundant
 from .imageset import ImageSet, load_dataset

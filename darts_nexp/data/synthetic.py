@@ -1,6 +1,6 @@
 """A Nexperia-like dataset written in the real stage-2 layout, so that one reader serves both.
 
-    python -m darts_nexp.data.synthetic --out DIR [--n-train N] [--n-test N] [--size HxW] [--seed S]
+    darts-nexp data synthetic --out DIR [--n-train N] [--n-test N] [--size H W] [--seed S]
 
 Writes train/train_contest/{good_all,defect}/*.bmp, test/test_contest/test/*.bmp, defect_area.csv (id,x_1,y_1,x_2,y_2,
 with a few rows missing as in the real data), test_labels.csv (id,label: the true test labels, which the real set
@@ -10,7 +10,6 @@ exact or near copies of earlier ones, in the same split or across train and test
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import fcntl
@@ -23,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from ..config import validate
-from ..errors import UserError, cli_entry
+from ..errors import UserError
 from .config import SyntheticConfig
 from .draw import draw_part
 
@@ -143,35 +142,3 @@ def ensure(cfg: SyntheticConfig, out: Path | str) -> Path:
                   f"in {out}", flush=True)
             generate(cfg, out)
     return out
-
-
-def _size(text: str) -> list[int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 267x275, got {text!r}")
-    return [h, w]
-
-
-@cli_entry
-def main(argv=None) -> None:
-    d = SyntheticConfig()
-    p = argparse.ArgumentParser(description="Write a synthetic Nexperia-like dataset in the stage-2 layout.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n-train", type=int, default=d.n_train)
-    p.add_argument("--n-test", type=int, default=d.n_test)
-    p.add_argument("--size", type=_size, default=d.size, help="HxW")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--label-noise", type=float, default=d.label_noise)
-    p.add_argument("--duplicate-rate", type=float, default=d.duplicate_rate)
-    p.add_argument("--defect-fraction", type=float, default=d.defect_fraction)
-    a = p.parse_args(argv)
-    cfg = SyntheticConfig(a.n_train, a.n_test, a.size, a.seed, a.label_noise, a.duplicate_rate, a.defect_fraction)
-    t0 = time.time()
-    generate(cfg, a.out)
-    print(f"wrote {cfg.n_train} train and {cfg.n_test} test images to {a.out} in {time.time() - t0:.1f}s")
-
-
-if __name__ == "__main__":
-    main()

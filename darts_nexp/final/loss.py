@@ -1,8 +1,9 @@
 """Training losses for imbalanced classes: label-smoothed cross-entropy with optional class weights, or focal loss.
 
 Focal loss (Lin et al., 2017) scales each image's cross-entropy by (1 - p_t)^gamma, p_t being the predicted
-probability of its true class, so that the many easy good parts weigh less than the hard cases (seed 004 found it
-helps on Nexperia). Class weights "balanced" give each class the weight N / (K * N_class), as in scikit-learn.
+probability of its true class, so that the many easy good parts weigh less than the hard cases (Chen, Shi and Gao's
+report "Nexperia Image classification" found it helps on Nexperia). Class weights "balanced" give each class the
+weight N / (K * N_class), as in scikit-learn.
 """
 from __future__ import annotations
 

@@ -8,13 +8,14 @@ in docs/genotypes.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from ..errors import UserError, load_user_yaml, read_user_text
-from ..runs import write_atomic
+from ..errors import UserError
+from ..io import load_user_yaml, read_user_text, write_atomic
 from .ops import PRIMITIVES
 from .skeleton import edge_inputs
 
@@ -149,11 +150,22 @@ class Genotype:
 
     @classmethod
     def load(cls, path: Path | str) -> Genotype:
-        path = Path(path)
-        hint = "pass a genotype YAML file from genotypes/ or one written by search.py (see docs/genotypes.md)"
+        """A genotype file, or by name one of the published genotypes that ship with darts-nexp (`darts_v2`)."""
+        path = genotype_file(path)
+        hint = "pass a genotype YAML file from genotypes/ or one written by darts-nexp search (see docs/genotypes.md)"
         text = read_user_text(path, "genotype file", hint)
         d = load_user_yaml(text, path, "fix that line (see docs/genotypes.md)")
         return cls.from_dict(d, where=str(path))
+
+
+def genotype_file(path: Path | str) -> Path:
+    """A genotype file as given, or by name (`darts_v2`) the file of a published genotype shipped with darts-nexp."""
+    path = Path(path)
+    if not path.exists() and path.name == str(path) and not path.suffix:
+        published = resources.files("darts_nexp") / "genotypes" / f"{path}.yaml"
+        if published.is_file():
+            return Path(str(published))
+    return path
 
 
 def _kind(value) -> str:

@@ -1,19 +1,21 @@
-"""A finished training run as the tools that study it (explain, features, ensemble) see it: its config, its best
-network, and the very train / val / test images it was trained and scored on."""
+"""What the tools that study a finished training run share (explain, features, ensemble): the run as they see it
+(its config, its best network, the very train / val / test images it was trained and scored on), its penultimate
+features, and where their results go."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import numpy as np
 import torch
 import tyro
 
-from ..config import from_dict
+from ..config import DEFAULT_IN_HELP, from_dict
 from ..data import Batches, ImageSet, TrainSplits, check_splits, train_splits
 from ..errors import UserError
-from ..models import load_model
+from ..loops import defect_scores
+from ..models import load_model, penultimate
 from ..runs import BEST, COMMANDS, CONFIG, a_run, load_checkpoint, past_first_epoch, read_config, run_kind
 from .train import TrainConfig
 
@@ -21,9 +23,10 @@ from .train import TrainConfig
 @dataclass
 class StudyConfig:
     """The settings every tool that studies a trained run shares (explain, features)."""
-    run_dir: tyro.conf.Positional[Optional[str]] = None
-    """the run directory of a train_final.py run"""
-    data_dir: Optional[str] = None
+    run_dir: Annotated[tyro.conf.Positional[Optional[str]], tyro.conf.arg(metavar="RUN_DIR", help_behavior_hint="")
+                       ] = None
+    """the run directory of a darts-nexp train run"""
+    data_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.data-dir",))] = None
     """where the run's data is now, when it has moved"""
     batch_size: int = 64
     """images per batch"""
@@ -31,8 +34,11 @@ class StudyConfig:
     """seeds the random samples of images, t-SNE and the classifiers"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto (CUDA when present), cpu or cuda"""
-    threads: Optional[int] = None
+    threads: Annotated[Optional[int], DEFAULT_IN_HELP] = None
     """CPU threads of torch (default: one per CPU this process may use)"""
+    out: Annotated[Optional[str], DEFAULT_IN_HELP] = None
+    """output folder (default: a folder named after the command inside the run directory); a folder that already
+    holds this command's results is refused: pass another --out"""
 
 
 @dataclass
@@ -92,3 +98,36 @@ def open_trained(run_dir: str | Path | None, command: str, device: torch.device,
     check_splits(path, splits, "pass the data it was trained on with --data-dir")
     checkpoint = load_checkpoint(path / BEST, ("best",), hint=f"train it again with {COMMANDS['train']}")
     return TrainedRun(path, cfg, checkpoint, load_model(checkpoint).to(device), splits, device)
+
+
+@torch.no_grad()
+def features(model: torch.nn.Module, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(penultimate features (N, D), defect scores, labels) of a model over (x, y) batches, in eval mode: what
+    t-SNE and the classifiers on deep features read (models.penultimate says which features)."""
+    was_training = model.training
+    model.eval()
+    feats, scores, labels = [], [], []
+    for x, y in batches:
+        f, logits = penultimate(model, x)
+        feats.append(f.float().cpu().numpy())
+        scores.append(defect_scores(logits))
+        labels.append(y.cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(feats), np.concatenate(scores), np.concatenate(labels)
+
+
+def output_dir(cfg: StudyConfig, trained: TrainedRun, default: str, results: tuple[str, ...], command: str) -> Path:
+    """The folder a study writes into: --out, else `default` inside the run. One that already holds any of
+    `results` is refused, so that no finished result is overwritten."""
+    out = Path(cfg.out) if cfg.out is not None else trained.path / default
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; pass a folder for the results of {command}")
+    found = [name for name in results if (out / name).exists()]
+    if found:
+        raise UserError(f"{out} already holds {', '.join(found)} from an earlier {command}; pass another --out, or "
+                        f"move those files away")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {out} ({e.strerror}); pass a writable --out") from None
+    return out

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import auc, confusion_metrics, tpr_at_fpr
-from ..plots import plot_roc
-from ..runs import METRICS, PREDICTIONS, ROC, write_atomic
+from .metrics import auc, confusion_metrics, tpr_at_fpr
+from .plots import plot_roc
+from .io import write_atomic
+from .runs import METRICS, PREDICTIONS, ROC
 
 
 def write_csv(path: Path, header: list[str], rows) -> Path:

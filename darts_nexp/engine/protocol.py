@@ -1,8 +1,5 @@
 """Does the search beat random cells? Searched, random and published cells trained the same way, on the same images.
 
-    python benchmarks/search_quality.py --config benchmarks/search_quality_cpu.yaml [--out DIR] [flags]
-    python benchmarks/search_quality.py --config benchmarks/search_quality_gpu.yaml --dataset nexperia --data-dir D
-
 Runs one search per search seed, draws random cells from the same space (by default only cells whose final network
 has DARTS_V2's parameter count, within the sampler's tolerance), adds the published cells (DARTS_V1, DARTS_V2), and
 trains every cell with one recipe and the same training seeds. Writes rows.csv and rows.json (one row per cell and
@@ -29,20 +26,20 @@ import torch
 import tyro
 import yaml
 
-from darts_nexp import config
-from darts_nexp.cli import search as search_cli
-from darts_nexp.cli import train as train_cli
-from darts_nexp.cli.search import SearchConfig
-from darts_nexp.cli.train import TrainConfig
-from darts_nexp.data import DataConfig
-from darts_nexp.errors import UserError, cli_entry
-from darts_nexp.final import param_count
-from darts_nexp.runs import CONFIG, GENOTYPE, HISTORY, METRICS, run_info, run_kind, saved_config, write_atomic
-from darts_nexp.space import Genotype, auto_stem
-from darts_nexp.space import sample as sampler
+from .. import config
+from ..data import DataConfig
+from ..errors import UserError
+from ..final import param_count
+from ..io import write_atomic
+from ..runs import CONFIG, GENOTYPE, HISTORY, METRICS, run_info, run_kind, saved_config
+from ..space import Genotype, auto_stem, genotype_file
+from . import sample as sampler
+from . import search as search_engine
+from . import train as train_engine
+from .search import SearchConfig
+from .train import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-DARTS_V2 = ROOT / "genotypes" / "darts_v2.yaml"
+DARTS_V2 = "darts_v2"  # a published genotype, by name (space.Genotype.load)
 KINDS = ("searched", "random", "published")
 ROW_FIELDS = ("kind", "cell", "genotype", "search_seed", "train_seed", "test_auc", "val_auc", "params",
               "normal_skips", "search_val_auc", "seconds", "run_dir")
@@ -50,7 +47,7 @@ ROW_FIELDS = ("kind", "cell", "genotype", "search_seed", "train_seed", "test_auc
 
 @dataclass
 class SearchSection(SearchConfig):
-    """search.py settings shared by every search of the protocol. seed, out and genotype_out are set per search by
+    """`darts-nexp search` settings shared by every search of the protocol. seed, out and genotype_out are set per search by
     the protocol, and data comes from protocol.data; only data.image_size may be given here (in the config file)."""
     seed: Annotated[int, tyro.conf.Suppress] = 0
     out: Annotated[Optional[str], tyro.conf.Suppress] = None
@@ -61,7 +58,7 @@ class SearchSection(SearchConfig):
 
 @dataclass
 class TrainSection(TrainConfig):
-    """train_final.py settings: the one recipe every cell is trained with. genotype, seed and out are set per run by
+    """`darts-nexp train` settings: the one recipe every cell is trained with. genotype, seed and out are set per run by
     the protocol, and data comes from protocol.data; only data.image_size may be given here (in the config file)."""
     genotype: Annotated[Optional[str], tyro.conf.Suppress] = None
     seed: Annotated[int, tyro.conf.Suppress] = 0
@@ -75,7 +72,7 @@ PER_RUN = {"search": ("seed", "out", "genotype_out"), "train": ("genotype", "see
 
 @dataclass
 class ProtocolConfig:
-    """Settings of benchmarks/search_quality.py (docs/search.md)."""
+    """Settings of `darts-nexp protocol` (docs/search.md)."""
     search_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """one search per seed; each exports the cell searched-<seed>"""
     n_random: int = 8
@@ -84,9 +81,8 @@ class ProtocolConfig:
     """seed of the random cells: the same seed draws the same cells again"""
     train_seeds: list[int] = field(default_factory=lambda: [0])
     """every cell is trained once per seed (the seed of the split, the weights and the data order)"""
-    published: list[str] = field(default_factory=lambda: [str(ROOT / "genotypes" / "darts_v1.yaml"),
-                                                          str(DARTS_V2)])
-    """published genotype files, trained alongside as references"""
+    published: list[str] = field(default_factory=lambda: ["darts_v1", DARTS_V2])
+    """published genotypes (files, or the names of those shipped with darts-nexp), trained alongside as references"""
     like: bool = True
     """draw only random cells whose final network, at the train settings, has DARTS_V2's parameter count (+-10%)"""
     out: str = "runs/search-quality"
@@ -137,7 +133,7 @@ def shared_data(section, data: DataConfig):
 
 
 def plain(section, cls):
-    """The section as the plain SearchConfig or TrainConfig that search.py and train_final.py take."""
+    """The section as the plain SearchConfig or TrainConfig that `darts-nexp search` and `train` take."""
     return cls(**{f.name: copy.deepcopy(getattr(section, f.name)) for f in dataclasses.fields(cls)})
 
 
@@ -146,11 +142,11 @@ def sample_config(cfg: ProtocolConfig) -> sampler.SampleConfig:
     train = shared_data(cfg.train, cfg.data)
     stem = train.stem
     if stem == "auto":
-        # As train_final.py resolves it. Without an input size (only allowed with like false) the stem merely
+        # As `darts-nexp train` resolves it. Without an input size (only allowed with like false) the stem merely
         # labels the sizes the sampler prints.
         stem = auto_stem(train.data.image_size) if train.data.image_size is not None else "imagenet"
     return sampler.SampleConfig(n=cfg.n_random, seed=cfg.random_seed, out=str(Path(cfg.out) / "genotypes"),
-                                nodes=cfg.search.nodes, like=str(DARTS_V2) if cfg.like else None,
+                                nodes=cfg.search.nodes, like=str(genotype_file(DARTS_V2)) if cfg.like else None,
                                 init_channels=train.init_channels, layers=train.layers, stem=stem)
 
 
@@ -231,7 +227,7 @@ def _search(cfg: ProtocolConfig, seed: int, progress: Progress) -> Cell:
     else:
         progress(f"search seed {seed}" + (f": resuming the unfinished run in {run_dir}" if state == "unfinished"
                                           else ""))
-        search_cli.run(scfg, resume=state == "unfinished")
+        search_engine.run(scfg, resume=state == "unfinished")
     history = yaml.safe_load((run_dir / HISTORY).read_text(encoding="utf-8")) or [{}]
     return Cell("searched", f"searched-{seed}", export, Genotype.load(export), seed,
                 _finite_or_none(history[-1].get("val_auc")))
@@ -251,7 +247,7 @@ def _train(cfg: ProtocolConfig, cell: Cell, seed: int, progress: Progress) -> di
         progress(f"{what}: finished earlier in {run_dir}, kept")
     else:
         progress(what + (f": resuming the unfinished run in {run_dir}" if state == "unfinished" else ""))
-        train_cli.run(tcfg, resume=state == "unfinished")
+        train_engine.run(tcfg, resume=state == "unfinished")
     return _row(cell, seed, run_dir)
 
 
@@ -262,7 +258,7 @@ def _row(cell: Cell, seed: int, run_dir: Path) -> dict:
     metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
     trained = config.from_dict(TrainConfig, saved_config(run_dir, "train"), str(run_dir / CONFIG))
     with torch.device("meta"):  # shapes only: counting parameters needs no memory and no initialisation
-        params = param_count(train_cli.build_model(trained, cell.genotype))
+        params = param_count(train_engine.build_model(trained, cell.genotype))
     return {"kind": cell.kind, "cell": cell.name, "genotype": str(cell.path), "search_seed": cell.search_seed,
             "train_seed": seed, "test_auc": metrics.get("auc"), "val_auc": metrics.get("val_auc"), "params": params,
             "normal_skips": cell.genotype.normal_skips, "search_val_auc": cell.search_val_auc,
@@ -288,11 +284,11 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     if cfg.n_random:
         scfg = sample_config(cfg)
         progress(f"sampling {cfg.n_random} random cells into {scfg.out}"
-                 + (f" (sized like {DARTS_V2.name})" if cfg.like else ""))
+                 + (f" (sized like {DARTS_V2})" if cfg.like else ""))
         # Drawn from (random_seed, index) alone, so a rerun writes the very files the earlier runs trained.
         for path in sampler.run(scfg):
             cells.append(Cell("random", path.stem, path, Genotype.load(path)))
-    cells += [Cell("published", Path(p).stem, Path(p), g) for p, g in zip(cfg.published, published)]
+    cells += [Cell("published", Path(p).stem, genotype_file(p), g) for p, g in zip(cfg.published, published)]
 
     rows = [_train(cfg, cell, seed, progress) for cell in cells for seed in cfg.train_seeds]
     write_atomic(out / "protocol.yaml", yaml.safe_dump({"protocol": config.to_dict(cfg)}, sort_keys=False))
@@ -399,19 +395,3 @@ def verdict(cells: dict, groups: dict) -> str:
              f"{len(others) + 1} among the random and published cells; the searched cells place "
              f"{', '.join(map(str, ranks))} of {len(everyone)} cells.")
     return text
-
-
-def parse(argv=None) -> ProtocolConfig:
-    """The protocol's config: defaults < the `protocol:` section of --config FILE < the command line."""
-    cfg, _ = config.parse_command(ProtocolConfig, argv, __doc__.splitlines()[0], section="protocol",
-                                  resumable=False, prog="python benchmarks/search_quality.py")
-    return cfg
-
-
-@cli_entry
-def main(argv=None) -> list[dict]:
-    return run(parse(argv))
-
-
-if __name__ == "__main__":
-    main()

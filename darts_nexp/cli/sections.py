@@ -1,0 +1,20 @@
+"""Each command's section of a config file, and the config it fills: a shared top-level key goes to the commands
+whose config has such a field (config.read_yaml)."""
+from __future__ import annotations
+
+import dataclasses
+
+from ..engine.ensemble import EnsembleConfig
+from ..engine.evaluate import EvaluateConfig
+from ..engine.explain import ExplainConfig
+from ..engine.features import FeaturesConfig
+from ..engine.protocol import ProtocolConfig
+from ..engine.search import SearchConfig
+from ..engine.train import TrainConfig
+
+SECTIONS = {"search": SearchConfig, "train": TrainConfig, "evaluate": EvaluateConfig, "explain": ExplainConfig,
+            "features": FeaturesConfig, "ensemble": EnsembleConfig, "protocol": ProtocolConfig}
+
+
+def section_fields() -> dict[str, set[str]]:
+    return {name: {f.name for f in dataclasses.fields(cls)} for name, cls in SECTIONS.items()}

@@ -1,0 +1,168 @@
+"""Combine the test scores of several trained runs into one, as the ensembles of the ResNeXt report did (0.9984 AUC).
+
+Every run must be a finished training run on the same splits (the same data and --seed), so that its
+validation and test scores are of the same images. The scores are averaged (mean of probabilities, or of ranks
+scaled to 0..1), with weights fitted on the validation split: of equal weights, each run alone, and random points
+of the simplex, the weights of the best validation AUC. The threshold is chosen on the validation split, as in
+training. DIR gets metrics.json, predictions.csv, roc.png (and submission.csv for an unlabelled test folder), as a
+training run does, and ensemble.json with each run's weight and AUCs.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import numpy as np
+import tyro
+from scipy.stats import rankdata
+
+from ..config import DEFAULT_IN_HELP
+from ..data import saved_ids
+from ..errors import UserError
+from ..io import read_user_text
+from ..metrics import auc, choose_threshold
+from ..report import write_report, write_submission
+from ..runs import BEST, COMMANDS, ENSEMBLE, PREDICTIONS, SUBMISSION, Run, load_checkpoint, run_info
+from .study import check_trained
+RANDOM_WEIGHTS = 2000  # points of the simplex tried when fitting weights
+
+
+@dataclass
+class EnsembleConfig:
+    """Settings of `darts-nexp ensemble` (docs/explain.md)."""
+    runs: Annotated[tyro.conf.Positional[list[str]], tyro.conf.arg(metavar="RUN_DIR...", help_behavior_hint="")
+                    ] = field(default_factory=list)
+    """run directories of finished darts-nexp train runs on the same splits"""
+    out: Annotated[Optional[str], DEFAULT_IN_HELP] = None
+    """output folder (default runs/ensemble-<date>-<time>)"""
+    combine: Literal["mean", "rank"] = "mean"
+    """mean of probabilities, or mean of ranks (robust to runs whose scores are differently calibrated)"""
+    weights: Literal["fit", "equal"] = "fit"
+    """fit: the weights of the best validation AUC; equal: a plain average"""
+    seed: int = 0
+    """seeds the random weights tried when fitting"""
+
+    def validate(self) -> None:
+        if len(self.runs) < 2:
+            raise UserError(f"an ensemble needs at least 2 runs (got {len(self.runs)}); pass the run directories "
+                            f"of several training runs: {COMMANDS['ensemble']} RUN_DIR RUN_DIR ... --out DIR")
+        resolved = [Path(r).resolve() for r in self.runs]
+        if len(set(resolved)) < len(resolved):
+            twice = next(r for r in self.runs if resolved.count(Path(r).resolve()) > 1)
+            raise UserError(f"{twice} is given twice; pass each run once")
+
+
+@dataclass
+class Member:
+    path: Path
+    model: str
+    ids: dict  # split -> image ids (splits.json)
+    val: np.ndarray  # scores of ids["val"]
+    val_labels: np.ndarray
+    test_ids: list[str]
+    test_labels: np.ndarray
+    test: np.ndarray
+    unlabelled: Optional[np.ndarray]  # scores of ids["unlabelled"], when the test folder has no labels
+
+
+def _read_scores(path: Path, column: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """(ids, scores, labels or None) of a predictions.csv or submission.csv that darts-nexp wrote."""
+    rows = list(csv.DictReader(read_user_text(path, "CSV file", "train the run again").splitlines()))
+    try:
+        scores = np.array([float(r[column]) for r in rows])
+        labels = np.array([int(r["label"]) for r in rows]) if rows and "label" in rows[0] else None
+        return [r["id"] for r in rows], scores, labels
+    except (KeyError, ValueError, TypeError):
+        raise UserError(f"{path} is damaged (no id,{column} rows); train the run again") from None
+
+
+def load_member(run_dir: str) -> Member:
+    path = check_trained(run_dir, COMMANDS["ensemble"])
+    if run_info(path).get("status") != "finished" or not (path / PREDICTIONS).is_file():
+        raise UserError(f"{path} has not finished (no test scores in {PREDICTIONS}); finish it with "
+                        f"{COMMANDS['train']} --resume {path}")
+    ids = saved_ids(path)
+    if ids is None or "val" not in ids or "test" not in ids:
+        raise UserError(f"{path} has no readable splits.json; an ensemble needs to know each run's images")
+    best = load_checkpoint(path / BEST, ("best",), hint="train the run again")
+    val, val_labels = best["val"]["scores"].double().numpy(), best["val"]["labels"].numpy()
+    if len(val) != len(ids["val"]):
+        raise UserError(f"{path}: {BEST} holds {len(val)} validation scores for {len(ids['val'])} validation "
+                        f"images; the run is damaged")
+    test_ids, test, test_labels = _read_scores(path / PREDICTIONS, "defect_score")
+    unlabelled = None
+    if "unlabelled" in ids and (path / SUBMISSION).is_file():
+        sub_ids, unlabelled, _ = _read_scores(path / SUBMISSION, "defect_score")
+        if sub_ids != ids["unlabelled"]:
+            unlabelled = None
+    return Member(path, best["model"]["name"], ids, val, val_labels, test_ids, test_labels, test, unlabelled)
+
+
+def check_same_images(members: list[Member]) -> None:
+    first = members[0]
+    for m in members[1:]:
+        for split in ("val", "test"):
+            if m.ids[split] != first.ids[split]:
+                raise UserError(f"{first.path} and {m.path} were trained on different splits (their {split} images "
+                                f"differ: another --seed or other data); an ensemble combines runs on the same "
+                                f"splits")
+        if m.test_ids != first.test_ids:
+            raise UserError(f"{first.path} and {m.path} were scored on different test images; an ensemble "
+                            f"combines runs on the same test set")
+
+
+def combine(scores: list[np.ndarray], weights: np.ndarray, how: str) -> np.ndarray:
+    """The weighted mean of the runs' scores of one set of images (ranks scaled to 0..1 with `how` "rank")."""
+    if how == "rank":
+        scores = [(rankdata(s) - 1) / max(len(s) - 1, 1) for s in scores]
+    return np.average(np.stack(scores), axis=0, weights=weights)
+
+
+def fit_weights(members: list[Member], how: str, seed: int) -> np.ndarray:
+    """The weights, among equal ones, each run alone and random points of the simplex, of the best validation AUC
+    (equal weights win a tie)."""
+    k = len(members)
+    candidates = np.concatenate([np.full((1, k), 1 / k), np.eye(k),
+                                 np.random.default_rng(seed).dirichlet(np.ones(k), RANDOM_WEIGHTS)])
+    labels, val = members[0].val_labels, [m.val for m in members]
+    aucs = [auc(labels, combine(val, w, how)) for w in candidates]
+    return candidates[int(np.nanargmax(aucs))]
+
+
+def run(cfg: EnsembleConfig) -> dict:
+    members = [load_member(r) for r in cfg.runs]
+    check_same_images(members)
+    k, labels = len(members), members[0].val_labels
+    weights = fit_weights(members, cfg.combine, cfg.seed) if cfg.weights == "fit" else np.full(k, 1 / k)
+    val = combine([m.val for m in members], weights, cfg.combine)
+    test = combine([m.test for m in members], weights, cfg.combine)
+    threshold = {**choose_threshold(labels, val), "chosen_on": "validation"}
+    out = Run.open(cfg.out, "ensemble")
+    info = {"runs": [str(m.path) for m in members], "weights": [float(w) for w in weights], "combine": cfg.combine,
+            "val_auc": auc(labels, val)}
+    first = members[0]
+    metrics, files = write_report(out.path, first.test_ids, first.test_labels, test, threshold, info,
+                                  title=f"ensemble of {k} runs: test ROC ({len(test)} images)")
+    if all(m.unlabelled is not None for m in members):
+        unlabelled = combine([m.unlabelled for m in members], weights, cfg.combine)
+        files.append(write_submission(out.file(SUBMISSION), first.ids["unlabelled"], unlabelled))
+    summary = {
+        "combine": cfg.combine, "weights": cfg.weights,
+        "members": [{"run": str(m.path), "model": m.model, "weight": float(w), "val_auc": auc(labels, m.val),
+                     "test_auc": auc(m.test_labels, m.test)} for m, w in zip(members, weights)],
+        "val_auc_equal_weights": auc(labels, combine([m.val for m in members], np.full(k, 1 / k), cfg.combine)),
+        "val_auc": info["val_auc"], "test_auc": metrics["auc"],
+    }
+    files.append(out.write(ENSEMBLE, json.dumps(summary, indent=1) + "\n"))
+    out.finish()
+    print(f"ensemble of {k} runs ({cfg.combine} of scores, {cfg.weights} weights):")
+    for m in summary["members"]:
+        print(f"  {m['weight']:.3f} x {m['model']:16s} val AUC {m['val_auc']:.4f}  test AUC {m['test_auc']:.4f}  "
+              f"{m['run']}")
+    print(f"  ensemble               val AUC {summary['val_auc']:.4f}  test AUC {summary['test_auc']:.4f}")
+    for path in files:
+        print(f"  {path.name + ':':17s}{path}")
+    return {"out": out.path, "metrics": metrics, "summary": summary}

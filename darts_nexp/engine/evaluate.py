@@ -1,0 +1,117 @@
+"""Score a folder of images with a trained network: how new production images get their defect scores.
+
+The network, its input size and preprocessing all come from the checkpoint (best.pt of a run directory by default).
+Writes submission.csv (id,defect_score) for every image and, for the images whose label is known (class folders
+such as good/ and defect/, or --labels-csv), metrics.json, predictions.csv and roc.png, as a training run does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import numpy as np
+import tyro
+
+from ..config import DEFAULT_IN_HELP, from_dict
+from ..data import Batches, DataConfig, load_folder
+from ..data.layout import check_ids, read_labels
+from ..errors import UserError
+from ..loops import predict
+from ..metrics import check_threshold_options, choose_threshold
+from ..models import load_model
+from ..report import write_report, write_submission
+from ..runs import COMMANDS, SUBMISSION, Run, load_checkpoint, trained_checkpoint
+from ..runtime import start_runtime
+
+
+@dataclass
+class EvaluateConfig:
+    """Settings of `darts-nexp evaluate` (docs/training.md)."""
+    checkpoint: Annotated[tyro.conf.Positional[Optional[str]], tyro.conf.arg(metavar="RUN_DIR", help_behavior_hint="")
+                          ] = None
+    """a run directory of darts-nexp train (its best.pt is used) or a checkpoint file"""
+    data_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.data-dir",))] = None
+    """folder of images to score"""
+    labels_csv: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.labels-csv",))] = None
+    """id,label CSV giving the images' labels"""
+    cache_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.cache-dir",), help_behavior_hint="")] = None
+    """decoded-image cache (default <data_dir>/.cache, or ~/.cache/darts-nexp if that is not writable)"""
+    out: Annotated[Optional[str], DEFAULT_IN_HELP] = None
+    """output folder (default: a new eval-<folder>-<time> inside the run directory)"""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto (CUDA when present), cpu or cuda"""
+    threads: Annotated[Optional[int], DEFAULT_IN_HELP] = None
+    """CPU threads of torch (default: one per CPU this process may use)"""
+    batch_size: int = 64
+    """images per batch"""
+    threshold: Annotated[Optional[float], DEFAULT_IN_HELP] = None
+    """fixed defect-score threshold (default: the one chosen when training)"""
+    threshold_cost_ratio: Optional[float] = None
+    """re-choose the threshold on the run's validation scores: least cost for this cost ratio"""
+    threshold_max_fpr: Optional[float] = None
+    """re-choose the threshold on the run's validation scores: at most this FPR"""
+
+    def validate(self) -> None:
+        if self.threshold is not None and (self.threshold_cost_ratio, self.threshold_max_fpr) != (None, None):
+            raise UserError("pass either --threshold or a --threshold-cost-ratio / --threshold-max-fpr, not both")
+        check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
+        if self.batch_size < 1:
+            raise UserError(f"--batch-size must be >= 1 (got {self.batch_size})")
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise UserError(f"--threshold is a defect-score threshold in [0, 1] (got {self.threshold})")
+
+
+def threshold_for(cfg: EvaluateConfig, ckpt: dict) -> dict:
+    if cfg.threshold is not None:
+        return {"value": cfg.threshold, "method": "fixed", "chosen_on": "command line"}
+    if (cfg.threshold_cost_ratio, cfg.threshold_max_fpr) != (None, None):
+        if "val" not in ckpt:
+            raise UserError("this checkpoint holds no validation scores to choose a threshold on; pass best.pt "
+                            "or a fixed --threshold")
+        labels, scores = ckpt["val"]["labels"].numpy(), ckpt["val"]["scores"].numpy()
+        return {**choose_threshold(labels, scores, cfg.threshold_cost_ratio, cfg.threshold_max_fpr),
+                "chosen_on": "validation"}
+    return ckpt.get("threshold") or {"value": 0.5, "method": "default", "chosen_on": "none"}
+
+
+def run(cfg: EvaluateConfig) -> dict:
+    """Score every image under cfg.data_dir; returns {"metrics": dict or None, "files": [paths], "out": Path}."""
+    if cfg.checkpoint is None:
+        raise UserError(f"no network given; pass a run directory of {COMMANDS['train']} or a checkpoint file")
+    if cfg.data_dir is None:
+        raise UserError("no images given; pass --data-dir FOLDER (a folder of .jpg/.png/.bmp images)")
+    ckpt_path = trained_checkpoint(cfg.checkpoint)
+    ckpt = load_checkpoint(ckpt_path, ("best", "last"), hint="pass best.pt or last.pt of a training run, or its folder")
+    device = start_runtime(cfg.device, cfg.threads)
+    model = load_model(ckpt).to(device)
+    # The preprocessing the network was trained with (size, crop, channels); only the folder is new.
+    data_cfg = dataclasses.replace(from_dict(DataConfig, ckpt["data"], where=f"{ckpt_path} data"),
+                                   data_dir=cfg.data_dir, labels_csv=None, cache_dir=cfg.cache_dir)
+    images = load_folder(cfg.data_dir, data_cfg)
+    labels = images.labels
+    if cfg.labels_csv:
+        table = read_labels(Path(cfg.labels_csv))
+        check_ids(images.ids, table, "labels", Path(cfg.labels_csv))
+        labels = np.array([table.get(i, y) for i, y in zip(images.ids, labels)], dtype=np.int64)
+    _, scores, _ = predict(model, Batches(images, cfg.batch_size, device, shuffle=False, seed=0))
+    folder = Path(cfg.data_dir)
+    out = cfg.out or str(ckpt_path.parent / f"eval-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    threshold = threshold_for(cfg, ckpt)
+    out_dir = Run.open(out, "evaluate")
+    info = {"images": str(folder), "checkpoint": str(ckpt_path)}
+    metrics, files = write_report(out_dir.path, images.ids, labels, scores, threshold, info,
+                                  title=f"ROC ({folder.name})")
+    files.append(write_submission(out_dir.file(SUBMISSION), images.ids, scores))
+    out_dir.finish()
+    flagged = int((scores >= threshold["value"]).sum())
+    print(f"scored {len(images)} images from {cfg.data_dir} with {ckpt_path}")
+    print(f"  threshold {threshold['value']:.4f} ({threshold['method']}): {flagged} flagged as defective")
+    if metrics is not None:
+        print(f"  {metrics['n_images']} labelled: AUC {metrics['auc']:.4f}, recall {metrics['recall']:.3f}, "
+              f"precision {metrics['precision']:.3f}")
+    for path in files:
+        print(f"  {path.name + ':':17s}{path}")
+    return {"metrics": metrics, "files": files, "out": out_dir.path}

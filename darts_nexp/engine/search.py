@@ -1,0 +1,320 @@
+"""The DARTS architecture search (Liu et al., 2018): its config, and a run from data to an exported genotype.
+
+The run directory gets config.yaml, TensorBoard events, checkpoint.pt (every epoch), genotype.yaml,
+genotype_history.yaml and the cell drawings; the genotype is also exported to genotypes/<dataset>.yaml.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import torch
+import yaml
+
+from .. import distributed
+from ..bilevel import Architect, search_epoch
+from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser
+from ..data import Batches, DataConfig, search_splits
+from ..errors import Diverged, UserError
+from ..loops import weight_optimizer
+from ..render import INSTALL_HINT, render_genotype
+from ..runs import COMMANDS, CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint
+from ..runtime import Amp, compile_in_place, memory_note, start_runtime
+from ..space import Genotype
+from ..supernet import SearchNetwork
+from .inputs import resolve_input
+from .lifecycle import open_run, run_epochs, start_run
+from .search_log import log_epoch
+
+
+@dataclass
+class SearchConfig:
+    """Settings of `darts-nexp search` (docs/search.md)."""
+    RESUME_MAY_CHANGE = ("device", "threads", "amp", "channels_last", "compile", "progress", "genotype_out",
+                         "max_skips", "data.data_dir", "data.cache_dir")
+    seed: int = 0
+    """seeds the split, the data order and the supernet"""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto (CUDA when present), cpu or cuda"""
+    threads: Annotated[Optional[int], DEFAULT_IN_HELP] = None
+    """CPU threads of torch (default: one per CPU this process may use)"""
+    epochs: int = 50
+    """search epochs"""
+    order: Literal["first", "second"] = "second"
+    """first or second (unrolled) order architecture gradient"""
+    batch_size: int = 64
+    """images per batch, for both halves"""
+    init_channels: int = 16
+    """C: channels per node in the first cells (doubled at each reduction)"""
+    layers: int = 8
+    """cells in the supernet"""
+    nodes: int = 4
+    """intermediate nodes per cell"""
+    stem: Literal["auto", "cifar", "imagenet"] = "auto"
+    """cifar (one conv, full resolution), imagenet (stride-2 convs down to 1/8), or auto: imagenet from 128 px up"""
+    stem_multiplier: int = 3
+    """the cifar stem outputs stem_multiplier * C channels"""
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    """weight optimiser: sgd (the DARTS recipe), or adamw (first order only; pass a smaller --lr, such as 3e-3),
+    which gets a small supernet off its starting plateau in far fewer steps (docs/search.md)"""
+    lr: float = 0.025
+    """weight learning rate, cosine-annealed to lr_min"""
+    lr_min: float = 0.001
+    """final weight learning rate"""
+    momentum: float = 0.9
+    """weight SGD momentum (also used by the virtual step)"""
+    weight_decay: float = 3e-4
+    """weight decay (decoupled, for adamw; also used by the virtual step)"""
+    grad_clip: float = 5.0
+    """max global norm of the weight gradient"""
+    arch_lr: float = 3e-4
+    """Adam learning rate of the alphas"""
+    arch_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    """Adam betas of the alphas"""
+    arch_weight_decay: float = 1e-3
+    """Adam weight decay of the alphas"""
+    partial_channels: int = 1
+    """PC-DARTS: each mixed op sees 1/K of the channels (1: all, as in DARTS; must divide init_channels)"""
+    edge_norm: bool = False
+    """PC-DARTS edge normalisation: per-edge weights, normalised over each node's incoming edges"""
+    warmup_epochs: int = 0
+    """epochs that train the weights only, before the first architecture step (PC-DARTS)"""
+    beta_decay: float = 0.0
+    """beta-DARTS: weight of the logsumexp regulariser on the alphas, ramped up linearly from 0 (0: off)"""
+    aux_skip: float = 0.0
+    """DARTS-: initial weight of an auxiliary skip on every edge, decayed linearly to 0 (0: off)"""
+    max_skips: Optional[int] = None
+    """cap on the skip connections of the exported normal cell (P-DARTS keeps 2; default: no cap)"""
+    amp: bool = True
+    """bf16 autocast in every forward pass of the search, weight and architecture steps (CUDA only)"""
+    channels_last: bool = True
+    """the channels-last memory format for the supernet (CUDA only)"""
+    compile: bool = False
+    """torch.compile the supernet: the first steps of an epoch are slow while it compiles (docs/search.md)"""
+    progress: bool = True
+    """show a progress bar per epoch"""
+    out: Annotated[Optional[str], DEFAULT_IN_HELP] = None
+    """run directory (default runs/search-<date>-<time>)"""
+    genotype_out: Annotated[Optional[str], DEFAULT_IN_HELP] = None
+    """genotype export (default genotypes/nexp.yaml, or genotypes/<dataset>.yaml)"""
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def validate(self) -> None:
+        check_at_least(self, epochs=1, batch_size=2, layers=1, nodes=1, init_channels=2)  # BatchNorm: 2 images
+        if self.stem == "imagenet" and self.init_channels % 2:
+            raise UserError(f"the imagenet stem needs an even init_channels (got {self.init_channels})")
+        if len(self.arch_betas) != 2 or not all(0 <= b < 1 for b in self.arch_betas):
+            raise UserError(f"--arch-betas takes two numbers in [0, 1), such as 0.5 0.999 (got {self.arch_betas})")
+        if self.stem_multiplier < 1:
+            raise UserError(f"--stem-multiplier must be 1 or more (got {self.stem_multiplier})")
+        if self.partial_channels < 1:
+            raise UserError(f"--partial-channels must be 1 or more (got {self.partial_channels}); 1 keeps every "
+                            f"channel, as DARTS does")
+        if self.init_channels % self.partial_channels:
+            raise UserError(f"--partial-channels {self.partial_channels} must divide --init-channels "
+                            f"{self.init_channels}; pick a divisor such as 2 or 4, or change the channels")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise UserError(f"--warmup-epochs {self.warmup_epochs} must be in 0..{self.epochs - 1} (fewer than "
+                            f"--epochs {self.epochs}), or no architecture step would ever run")
+        if self.beta_decay < 0 or self.aux_skip < 0:
+            raise UserError(f"--beta-decay and --aux-skip must be >= 0 (got {self.beta_decay}, {self.aux_skip})")
+        if self.max_skips is not None and not 0 <= self.max_skips <= 2 * self.nodes:
+            raise UserError(f"--max-skips must be in 0..{2 * self.nodes} (got {self.max_skips})")
+        if self.optimizer == "adamw" and self.order == "second":
+            raise UserError("--order second differentiates through one SGD weight step (DARTS, eq. 7); with "
+                            "--optimizer adamw use --order first, or keep --optimizer sgd")
+        check_optimiser(self, positive=("lr", "arch_lr", "grad_clip"), at_least_zero=("lr_min", "weight_decay",
+                                                                                     "arch_weight_decay"))
+
+    def genotype_path(self) -> Path:
+        if self.genotype_out:
+            return Path(self.genotype_out)
+        return Path("genotypes") / ("nexp.yaml" if self.data.dataset == "nexperia" else f"{self.data.dataset}.yaml")
+
+
+@dataclass
+class SearchResult:
+    run_dir: Path
+    genotype: Genotype
+    genotype_path: Path
+    alphas: dict  # name -> (edges, len(PRIMITIVES)) tensor
+    history: list  # one dict per epoch
+    seconds: float
+
+
+def build(cfg: SearchConfig, device: torch.device, ranks: distributed.Ranks = distributed.SINGLE):
+    """The supernet and its three optimisation objects, as a run starts them."""
+    model = SearchNetwork(num_classes=2, in_chans=cfg.data.channels, init_channels=cfg.init_channels,
+                          layers=cfg.layers, nodes=cfg.nodes, stem=cfg.stem, stem_multiplier=cfg.stem_multiplier,
+                          partial_channels=cfg.partial_channels, edge_norm=cfg.edge_norm).to(device)
+    weight_opt = weight_optimizer(cfg.optimizer, model.weights(), cfg.lr, cfg.momentum, cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, cfg.epochs, eta_min=cfg.lr_min)
+    if cfg.channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        compile_in_place(model)
+    architect = Architect(model, cfg.order, cfg.arch_lr, tuple(cfg.arch_betas), cfg.arch_weight_decay,
+                          ranks=ranks, autocast=Amp(device, cfg.amp).autocast)
+    return model, weight_opt, scheduler, architect
+
+
+def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
+    """Search, or continue the search in cfg.out when `resume`; returns the final genotype and where it went.
+    Under torchrun each rank runs this (distributed.py)."""
+    start = time.time()
+    with distributed.session(start_runtime(cfg.device, cfg.threads)) as (ranks, device):
+        return _search(cfg, resume, ranks, device, start)
+
+
+class SearchJob:
+    """One search epoch (lifecycle.Job): an architecture step, then a weight step, on every batch of the weight half;
+    validation on the architecture half; the genotype of the epoch, and how many of its edges changed."""
+
+    def __init__(self, cfg: SearchConfig, run: Run, model: SearchNetwork, architect: Architect, weight_opt,
+                 scheduler, splits, ranks: distributed.Ranks, device: torch.device, history: list):
+        self.cfg, self.run, self.model, self.architect, self.ranks = cfg, run, model, architect, ranks
+        self.weight_opt, self.scheduler, self.history = weight_opt, scheduler, history
+        weight_half, arch_half = splits
+        # Both halves train (weights on one, alphas on the other); validation scores the alpha half.
+        self.weight_batches = Batches(weight_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed,
+                                      augment=cfg.data.augment, ranks=ranks)
+        self.arch_batches = Batches(arch_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed + 1,
+                                    augment=cfg.data.augment, ranks=ranks)
+        self.val_batches = Batches(ranks.shard(arch_half), cfg.batch_size, device, shuffle=False, seed=cfg.seed)
+        # The cell each epoch is compared with, to tell a search that has settled from one that is still moving.
+        self.previous = Genotype.from_dict(history[-1]["genotype"]) if history else model.genotype()
+        self.genotype = self.previous
+
+    def train(self, epoch: int) -> dict:
+        cfg = self.cfg
+        self.weight_batches.set_epoch(epoch)
+        self.arch_batches.set_epoch(epoch)
+        lr = self.scheduler.get_last_lr()[0]
+        # The robust-search schedules (docs/search.md): DARTS-'s skip decays to 0, beta-DARTS's lambda ramps up.
+        self.model.set_aux_skip(cfg.aux_skip * (1 - epoch / cfg.epochs))
+        self.architect.beta_decay = cfg.beta_decay * epoch / cfg.epochs
+        warmup = epoch < cfg.warmup_epochs
+        stats = search_epoch(self.model, self.architect, self.weight_opt, self.weight_batches, self.arch_batches,
+                             eta=lr, epoch=epoch + 1, grad_clip=cfg.grad_clip,
+                             desc=f"epoch {epoch + 1}/{cfg.epochs}" + (" (warm-up)" if warmup else ""),
+                             progress=cfg.progress and self.ranks.is_main, arch_steps=not warmup)
+        self.scheduler.step()
+        if not all(torch.isfinite(a).all() for a in self.model.alphas()):
+            raise Diverged(f"the architecture weights (alphas) became non-finite in epoch {epoch + 1}")
+        return {**stats, "lr": lr}
+
+    def end(self, epoch: int, stats: dict, scores, labels) -> tuple[dict, str]:
+        self.genotype = self.model.genotype()
+        self.ranks.agree(self.genotype.to_dict(), f"genotype after epoch {epoch + 1}")
+        stats["normal_skips"] = self.genotype.normal_skips  # the collapse report
+        stats["changed"], self.previous = self.genotype.changes_from(self.previous), self.genotype
+        counts = ("epoch", "normal_skips", "changed")
+        entry = {**{k: float(v) for k, v in stats.items() if k not in counts}, **{k: int(stats[k]) for k in counts},
+                 "genotype": self.genotype.to_dict()}
+        return entry, f" | normal-cell skips {stats['normal_skips']} | edges changed {stats['changed']}"
+
+    def log(self, writer, stats: dict) -> None:
+        log_epoch(writer, self.model, stats, self.genotype, self.architect)
+
+    def save(self, epoch: int, history: list) -> None:
+        self.run.save_checkpoint(SEARCH_CHECKPOINT, "search", {
+            "epoch": epoch, "model_args": self.model.model_args, "weights": self.model.weight_state(),
+            "alphas": self.model.arch_state(), "weight_optimizer": self.weight_opt.state_dict(),
+            "arch_optimizer": self.architect.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "history": history})
+        self.run.write(HISTORY, yaml.safe_dump(history, sort_keys=False, default_flow_style=None))
+
+
+def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: torch.device, start: float
+            ) -> SearchResult:
+    print(resolve_input(cfg))
+    cfg.validate()
+    if ranks.is_main:  # the only rank that exports
+        _check_writable(cfg.genotype_path())
+    # Bad data is refused before any folder is made; rank 0 builds the image cache that the others then read.
+    splits = ranks.main_first(lambda: search_splits(cfg.data, cfg.seed))
+    distributed.check_batches(ranks, min(len(half) for half in splits), cfg.batch_size, "weight- and arch-half")
+    run = open_run(cfg, "search", resume, ranks)
+    start_run(run, cfg, splits, resume, ranks)
+    torch.manual_seed(cfg.seed)
+    model, weight_opt, scheduler, architect = build(cfg, device, ranks)
+    start_epoch, history = 0, []
+    if resume and run.file(SEARCH_CHECKPOINT).is_file():
+        state = load_checkpoint(run.file(SEARCH_CHECKPOINT), ("search",))
+        model.load_states(state["weights"], state["alphas"])
+        weight_opt.load_state_dict(state["weight_optimizer"])
+        architect.optimizer.load_state_dict(state["arch_optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, history = state["epoch"] + 1, state["history"]
+        print(f"resuming {run} after epoch {start_epoch} of {cfg.epochs}")
+    ranks.copy_from_main_(model)
+    job = SearchJob(cfg, run, model, architect, weight_opt, scheduler, splits, ranks, device, history)
+    # Adam moves an alpha by about arch_lr per step at most, so this bounds how far any alpha can travel.
+    reach = cfg.arch_lr * (cfg.epochs - cfg.warmup_epochs) * len(job.weight_batches)
+    hint = (f"start a new search with a lower weight learning rate (--lr, now {cfg.lr:g}) or alpha learning rate "
+            f"(--arch-lr, now {cfg.arch_lr:g})")
+    run_epochs(job, run, ranks, device, cfg.seed, start_epoch, cfg.epochs, history, SEARCH_CHECKPOINT, hint)
+    return _finish(cfg, run, model, history, time.time() - start, reach, device)
+
+
+def _check_writable(export: Path) -> None:
+    """Refuse, before hours of search, a --genotype-out that could not be written at the end."""
+    folder = next((p for p in [export.parent, *export.parent.parents] if p.exists()), Path("."))
+    if export.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UserError(f"the genotype could not be written to {export} at the end of the search (it is a folder, "
+                        f"or {folder} is not a writable folder); pass a writable file path to --genotype-out")
+
+
+PAPER_REACH = 3e-4 * 50 * 391  # DARTS on CIFAR-10: Adam at 3e-4, 50 epochs of 391 steps (25,000 images, batch 64)
+
+
+def settle_note(history: list, reach: float) -> str | None:
+    """A warning when the last epoch still changed the cell: another epoch, or another seed, would likely have
+    exported another one."""
+    changed = history[-1].get("changed", 0) if history else 0
+    if not changed:
+        return None
+    edges = 2 * len(history[-1]["genotype"]["normal"])
+    recent = ", ".join(str(h.get("changed", "?")) for h in history[-10:])
+    return (f"note: the cell has not settled: {changed} of {edges} edges changed in the last epoch (the last "
+            f"{min(len(history), 10)} epochs: {recent}), so another epoch or seed would likely "
+            f"export another cell. Each alpha could move at most about --arch-lr x architecture steps = {reach:.2g} "
+            f"in this search (the paper's: {PAPER_REACH:.1f}): search longer or with a larger --arch-lr, and compare "
+            f"the cell with random ones ({COMMANDS['protocol']}).")
+
+
+def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float, reach: float,
+            device: torch.device) -> SearchResult:
+    """Write the genotype, its export and the drawings, then print where everything went."""
+    meta = {"dataset": cfg.data.dataset, "order": cfg.order, "epochs": len(history), "seed": cfg.seed,
+            "run_dir": str(run_dir.path), "max_skips": cfg.max_skips}
+    genotype = model.genotype(name=f"search-{cfg.data.dataset}", meta=meta, max_skips=cfg.max_skips)
+    if not run_dir.writes:  # another rank than 0: rank 0 writes the results
+        return SearchResult(run_dir.path, genotype, cfg.genotype_path(), model.arch_state(), history, seconds)
+    genotype.save(run_dir.file(GENOTYPE))
+    export = cfg.genotype_path()
+    try:
+        genotype.save(export)
+    except OSError as e:
+        raise UserError(f"cannot write the genotype to {export} ({e.strerror or e}); it is kept in "
+                        f"{run_dir.file(GENOTYPE)}, and {COMMANDS['search']} --resume {run_dir.path} --genotype-out "
+                        f"FILE exports it without searching again") from None
+    drawings, has_dot = render_genotype(genotype, run_dir.path)
+    run_dir.finish()
+    print(f"\nsearch finished in {seconds:.1f} s ({len(history)} epochs, {cfg.order} order; "
+          f"{memory_note(history, device)})")
+    print(f"  genotype:      {export}  (copy: {run_dir.file(GENOTYPE)})")
+    print(f"  history:       {run_dir.file(HISTORY)}")
+    print(f"  cell drawings: {', '.join(str(p) for p in drawings)}")
+    print(f"  checkpoint:    {run_dir.file(SEARCH_CHECKPOINT)}  (continue with --resume {run_dir})")
+    print(f"  config:        {run_dir.file(CONFIG)}")
+    print(f"  tensorboard:   tensorboard --logdir {run_dir}")
+    if not has_dot:
+        print(INSTALL_HINT)
+    note = settle_note(history, reach)
+    if note:
+        print(note)
+    return SearchResult(run_dir.path, genotype, export, model.arch_state(), history, seconds)
