@@ -94,7 +94,7 @@ def parse_args(cls, argv, description: str, base=None, prog: str | None = None):
 def help_text(doc: str, extra: list[str]) -> str:
     """The description --help shows: the command's whole docstring (its synopsis and examples included), then the
     flags that are not config fields."""
-    return textwrap.dedent(doc).strip() + "\n\nalso:\n" + "\n".join(extra)
+    return textwrap.dedent(doc).strip() + ("\n\nalso:\n" + "\n".join(extra) if extra else "")
 
 
 def parse_command(cls, argv, doc: str, section: str, resumable: bool = True, extra=None, prog: str | None = None):
