@@ -27,6 +27,8 @@ setup(
         "tyro>=1.0",  # ConstructorRegistry passed as tyro.cli(registry=...)
         "typeguard>=4.0",  # check_type(collection_check_strategy=...)
         "captum>=0.8",  # LayerGradCam for explain (numpy 2 support)
+        "onnx>=1.16",  # metadata_props of exported models
+        "onnxruntime>=1.17",  # scoring and timing exported models without torch
     ],
     extras_require={"test": ["pytest>=7.0"]},
 )

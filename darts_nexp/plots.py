@@ -87,3 +87,25 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, path, title: str) -> 
     ax.legend(loc="best", markerscale=2)
     fig.tight_layout()
     _save(fig, path)
+
+
+KIND_COLOURS = {"searched": "tab:blue", "latency-aware": "tab:green", "random": "tab:grey", "published": "tab:orange"}
+
+
+def plot_pareto(points: list[dict], path, title: str) -> None:
+    """Test AUC against latency, one point per cell (dicts with cell, kind, auc, latency_ms), coloured by kind."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for kind, colour in KIND_COLOURS.items():
+        mine = [p for p in points if p["kind"] == kind and np.isfinite(p["auc"])]
+        if mine:
+            ax.scatter([p["latency_ms"] for p in mine], [p["auc"] for p in mine], c=colour, label=kind, s=36)
+            for p in mine:
+                ax.annotate(p["cell"], (p["latency_ms"], p["auc"]), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+    ax.set_xlabel("latency of the final network, ms per image at batch 1")
+    ax.set_ylabel("test AUC (mean over training seeds)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "darts_nexp"
 
 # Lowest first. A module may import its own package and the layers below its own; not a sibling of its layer.
 LAYERS = [
-    {"errors"},
+    {"errors", "version"},
     {"io"},
     {"config", "metrics", "runtime", "localisation"},
     {"distributed", "runs", "plots"},
@@ -18,6 +18,7 @@ LAYERS = [
     {"space", "data"},
     {"supernet", "final", "render", "report"},
     {"bilevel", "models"},
+    {"deploy"},
     {"engine"},
     {"cli"},
 ]

@@ -61,8 +61,11 @@ def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, ca
         assert (Path(row["run_dir"]) / "run.json").is_file()
     assert math.isfinite(rows[0]["search_val_auc"]) and rows[1]["search_val_auc"] is None
     summary = (out / "summary.md").read_text()
-    for group in ("| searched | 1 |", "| random | 2 |", "| published | 2 |", "- darts_v2", "**Verdict:**"):
+    for group in ("| searched | 1 |", "| random | 2 |", "| published | 2 |", "- darts_v2", "**Verdict:**",
+                  "## Cost"):
         assert group in summary, group
+    assert "latency-aware" not in summary and (out / "pareto.png").stat().st_size > 0
+    assert all(row["latency_ms"] > 0 and row["predicted_latency_ms"] is None for row in rows)
     assert summary in capsys.readouterr().out
 
     # Everything finished: a rerun starts no search and no training, and gives the same rows.
@@ -169,3 +172,22 @@ def test_the_summary_measures_training_noise_within_cells_when_there_are_several
     # A seed without a test AUC leaves the cell's noise to its other seeds, and a cell with one AUC out of it.
     partial = sq.summarise(_rows({"s0": [0.90, 0.92, math.nan], "r0": [0.8, math.nan], "r1": [0.7, 0.7]}), 3)
     assert "pooled standard deviation of 0.0100 (2 cells)" in partial
+
+
+def test_a_latency_aware_arm_is_searched_timed_and_judged(tmp_path, monkeypatch):
+    """--latency-weights 0 W adds a latency-aware search per seed, with a table measured for the train settings
+    and cached; every cell gets its measured and predicted latency, and the summary judges the goal."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    rows = protocol_main(tiny_config(tmp_path, "--latency-weights", "0", "50", "--n-random", "1",
+                                     "--train-seeds", "0", "1", "--published"))
+    cells = [r["cell"] for r in rows[::2]]
+    assert cells == ["searched-0", "searched-0-latency-50", "random-000"]
+    assert [r["kind"] for r in rows[::2]] == ["searched", "latency-aware", "random"]
+    aware = Genotype.load(rows[2]["genotype"])
+    assert aware.meta["latency_weight"] == 50 and aware.meta["predicted_latency_ms"] == rows[2]["predicted_latency_ms"]
+    assert all(r["latency_ms"] > 0 and r["predicted_latency_ms"] > 0 for r in rows)
+    assert [p.name for p in (tmp_path / ".cache" / "darts-nexp" / "latency").iterdir()]
+    summary = (tmp_path / "sq" / "summary.md").read_text()
+    assert "| latency-aware | 1 |" in summary and "- searched-0-latency-50: test AUC" in summary
+    assert "the median random cell's" in summary and ("the goal is met" in summary or "the goal is not met" in summary)
+

@@ -16,6 +16,8 @@ and the Hessian-vector product is a central finite difference with eps = 0.01 / 
 
 beta-DARTS (Ye et al., CVPR 2022) adds  lambda * mean over edges of logsumexp(alpha_edge)  to the architecture loss
 (`beta_decay`, ramped by the search); its gradient, lambda * softmax(alpha) / edges, is added to either order's.
+A `penalty` of the alphas alone (a latency-aware search's expected latency, ProxylessNAS's form) is added the same
+way: it does not depend on the weights, so the unrolled step leaves it as it is.
 
 Unlike the reference code, no model is ever copied: the virtual step and the two perturbations are applied in
 place to the live weights, which are saved once and restored bit for bit afterwards (BatchNorm statistics too), and
@@ -50,6 +52,7 @@ class Architect:
         self.model, self.order, self.loss_fn, self.ranks, self.autocast = model, order, loss_fn, ranks, autocast
         self.optimizer = torch.optim.Adam(model.alphas(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
         self.beta_decay = 0.0  # the beta-DARTS lambda of the current epoch
+        self.penalty = None  # a differentiable cost of the alphas alone, added to the loss (a latency term)
 
     def step(self, train_batch, val_batch, eta: float, weight_optimizer: torch.optim.SGD) -> float:
         """One Adam step on the alphas; returns the validation loss it saw."""
@@ -76,17 +79,18 @@ class Architect:
             with torch.no_grad():
                 for b, saved in zip(self.model.buffers(), buffers):
                     b.copy_(saved)
-        if self.beta_decay:
+        if self.beta_decay or self.penalty is not None:
             grads = [g + r for g, r in zip(grads, self.regulariser_grad())]
         return loss, grads
 
     def regulariser_grad(self) -> list[torch.Tensor]:
-        """Gradient of the beta-DARTS term: beta_decay * mean over the edges of every alpha matrix of logsumexp
-        (the edge betas of PC-DARTS, 1-D, are not regularised)."""
+        """Gradient of the terms that depend on the alphas alone: the beta-DARTS term, beta_decay * mean over the
+        edges of every alpha matrix of logsumexp (the edge betas of PC-DARTS, 1-D, are not regularised), and the
+        `penalty` when there is one."""
         alphas = self.model.alphas()
         rows = torch.cat([a.logsumexp(dim=-1) for a in alphas if a.dim() == 2])
-        return list(torch.autograd.grad(self.beta_decay * rows.mean(), alphas, allow_unused=True,
-                                        materialize_grads=True))
+        total = self.beta_decay * rows.mean() + (self.penalty() if self.penalty is not None else 0.0)
+        return list(torch.autograd.grad(total, alphas, allow_unused=True, materialize_grads=True))
 
     def _loss_and_grad(self, batch, wrt, low_precision: bool = True):
         """(this rank's loss, the gradient averaged over the ranks); the forward pass under `autocast` unless

@@ -7,14 +7,16 @@ from __future__ import annotations
 import sys
 import textwrap
 
-from .. import __version__
+from ..version import __version__
 from ..errors import UserError
-from . import data, ensemble, evaluate, explain, features, protocol, render, sample, search, train
+from . import (data, ensemble, evaluate, explain, export, features, latency, latency_table, protocol, render, sample,
+               search, train)
 from .entry import cli_entry
 
 # In the order a user meets them.
-COMMANDS = {"search": search, "train": train, "evaluate": evaluate, "explain": explain, "features": features,
-            "ensemble": ensemble, "protocol": protocol, "sample": sample, "render": render, "data": data}
+COMMANDS = {"search": search, "train": train, "evaluate": evaluate, "export": export, "latency": latency,
+            "latency-table": latency_table, "explain": explain, "features": features, "ensemble": ensemble, "protocol": protocol, "sample": sample,
+            "render": render, "data": data}
 
 
 def summary(module) -> str:

@@ -7,13 +7,17 @@ import dataclasses
 from ..engine.ensemble import EnsembleConfig
 from ..engine.evaluate import EvaluateConfig
 from ..engine.explain import ExplainConfig
+from ..engine.export import ExportConfig
 from ..engine.features import FeaturesConfig
+from ..engine.latency import LatencyConfig
+from ..engine.latency_table import LatencyTableConfig
 from ..engine.protocol import ProtocolConfig
 from ..engine.search import SearchConfig
 from ..engine.train import TrainConfig
 
-SECTIONS = {"search": SearchConfig, "train": TrainConfig, "evaluate": EvaluateConfig, "explain": ExplainConfig,
-            "features": FeaturesConfig, "ensemble": EnsembleConfig, "protocol": ProtocolConfig}
+SECTIONS = {"search": SearchConfig, "train": TrainConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
+            "latency": LatencyConfig, "latency-table": LatencyTableConfig, "explain": ExplainConfig, "features": FeaturesConfig,
+            "ensemble": EnsembleConfig, "protocol": ProtocolConfig}
 
 
 def section_fields() -> dict[str, set[str]]:

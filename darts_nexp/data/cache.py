@@ -101,15 +101,20 @@ def open_upright(data: bytes) -> Image.Image:
         return ImageOps.exif_transpose(im)  # a copy, also when there is nothing to turn
 
 
-def decode(data: bytes, cfg: DataConfig) -> tuple[np.ndarray, tuple[int, int]]:
-    """Image file bytes -> (H, W) uint8 gray at cfg.image_size, and the original (h, w)."""
-    gray = to_gray8(open_upright(data))
+def prepare(gray: Image.Image, cfg: DataConfig) -> np.ndarray:
+    """An 8-bit gray image -> (H, W) uint8 at cfg.image_size: the border cut, the centre cropped or not, resized."""
     top, left, ch, cw = region(gray.height, gray.width, cfg)
     oh, ow = cfg.image_size
     out = gray.crop((left, top, left + cw, top + ch))
     if (ch, cw) != (oh, ow):
         out = out.resize((ow, oh), Image.BILINEAR)  # PIL widens the filter when shrinking: antialiased
-    return np.asarray(out, dtype=np.uint8), (gray.height, gray.width)
+    return np.asarray(out, dtype=np.uint8)
+
+
+def decode(data: bytes, cfg: DataConfig) -> tuple[np.ndarray, tuple[int, int]]:
+    """Image file bytes -> (H, W) uint8 gray at cfg.image_size, and the original (h, w)."""
+    gray = to_gray8(open_upright(data))
+    return prepare(gray, cfg), (gray.height, gray.width)
 
 
 def cache_key(paths: list[Path], root: Path, cfg: DataConfig) -> str:

@@ -16,12 +16,12 @@ import numpy as np
 import tyro
 
 from ..config import DEFAULT_IN_HELP, from_dict
-from ..data import Batches, DataConfig, load_folder
+from ..data import DataConfig, load_folder
 from ..data.layout import check_ids, read_labels
+from ..deploy.exported import kind_of
+from ..deploy.predictor import Predictor, from_checkpoint, load
 from ..errors import UserError
-from ..loops import predict
 from ..metrics import check_threshold_options, choose_threshold
-from ..models import load_model
 from ..report import write_report, write_submission
 from ..runs import COMMANDS, SUBMISSION, Run, load_checkpoint, trained_checkpoint
 from ..runtime import start_runtime
@@ -32,7 +32,8 @@ class EvaluateConfig:
     """Settings of `darts-nexp evaluate` (docs/training.md)."""
     checkpoint: Annotated[tyro.conf.Positional[Optional[str]], tyro.conf.arg(metavar="RUN_DIR", help_behavior_hint="")
                           ] = None
-    """a run directory of darts-nexp train (its best.pt is used) or a checkpoint file"""
+    """a run directory of darts-nexp train (its best.pt is used), a checkpoint file, or an exported .onnx or
+    .torchscript file (darts-nexp export)"""
     data_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.data-dir",))] = None
     """folder of images to score"""
     labels_csv: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.labels-csv",))] = None
@@ -64,50 +65,60 @@ class EvaluateConfig:
             raise UserError(f"--threshold is a defect-score threshold in [0, 1] (got {self.threshold})")
 
 
-def threshold_for(cfg: EvaluateConfig, ckpt: dict) -> dict:
+def threshold_for(cfg: EvaluateConfig, ckpt: dict | None, predictor: Predictor) -> dict:
+    """The threshold of the decisions: --threshold, one chosen again on the run's validation scores, or the one the
+    model was trained with (`ckpt` is None for an exported model, whose file holds no validation scores)."""
     if cfg.threshold is not None:
         return {"value": cfg.threshold, "method": "fixed", "chosen_on": "command line"}
     if (cfg.threshold_cost_ratio, cfg.threshold_max_fpr) != (None, None):
-        if "val" not in ckpt:
-            raise UserError("this checkpoint holds no validation scores to choose a threshold on; pass best.pt "
-                            "or a fixed --threshold")
+        if ckpt is None or "val" not in ckpt:
+            what = "an exported model" if ckpt is None else "this checkpoint"
+            raise UserError(f"{what} holds no validation scores to choose a threshold on; pass the run's best.pt "
+                            f"(or its folder), or a fixed --threshold")
         labels, scores = ckpt["val"]["labels"].numpy(), ckpt["val"]["scores"].numpy()
         return {**choose_threshold(labels, scores, cfg.threshold_cost_ratio, cfg.threshold_max_fpr),
                 "chosen_on": "validation"}
-    return ckpt.get("threshold") or {"value": 0.5, "method": "default", "chosen_on": "none"}
+    return predictor.threshold
 
 
 def run(cfg: EvaluateConfig) -> dict:
     """Score every image under cfg.data_dir; returns {"metrics": dict or None, "files": [paths], "out": Path}."""
     if cfg.checkpoint is None:
-        raise UserError(f"no network given; pass a run directory of {COMMANDS['train']} or a checkpoint file")
+        raise UserError(f"no network given; pass a run directory of {COMMANDS['train']}, a checkpoint file, or an "
+                        f"exported model ({COMMANDS['export']})")
     if cfg.data_dir is None:
         raise UserError("no images given; pass --data-dir FOLDER (a folder of .jpg/.png/.bmp images)")
-    ckpt_path = trained_checkpoint(cfg.checkpoint)
-    ckpt = load_checkpoint(ckpt_path, ("best", "last"), hint="pass best.pt or last.pt of a training run, or its folder")
     device = start_runtime(cfg.device, cfg.threads)
-    model = load_model(ckpt).to(device)
-    # The preprocessing the network was trained with (size, crop, channels); only the folder is new.
-    data_cfg = dataclasses.replace(from_dict(DataConfig, ckpt["data"], where=f"{ckpt_path} data"),
-                                   data_dir=cfg.data_dir, labels_csv=None, cache_dir=cfg.cache_dir)
+    if kind_of(cfg.checkpoint) is not None:
+        source, ckpt = Path(cfg.checkpoint), None
+        predictor = load(source, device)
+        data_cfg = predictor.data_config(data_dir=cfg.data_dir, cache_dir=cfg.cache_dir)
+    else:
+        source = trained_checkpoint(cfg.checkpoint)
+        ckpt = load_checkpoint(source, ("best", "last"), hint="pass best.pt or last.pt of a training run, or its "
+                                                              "folder")
+        predictor = from_checkpoint(ckpt, source, device)
+        # The preprocessing the network was trained with (size, crop, channels); only the folder is new.
+        data_cfg = dataclasses.replace(from_dict(DataConfig, ckpt["data"], where=f"{source} data"),
+                                       data_dir=cfg.data_dir, labels_csv=None, cache_dir=cfg.cache_dir)
     images = load_folder(cfg.data_dir, data_cfg)
     labels = images.labels
     if cfg.labels_csv:
         table = read_labels(Path(cfg.labels_csv))
         check_ids(images.ids, table, "labels", Path(cfg.labels_csv))
         labels = np.array([table.get(i, y) for i, y in zip(images.ids, labels)], dtype=np.int64)
-    _, scores, _ = predict(model, Batches(images, cfg.batch_size, device, shuffle=False, seed=0))
+    scores = predictor.scores(images.images, cfg.batch_size)
     folder = Path(cfg.data_dir)
-    out = cfg.out or str(ckpt_path.parent / f"eval-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    threshold = threshold_for(cfg, ckpt)
+    out = cfg.out or str(source.parent / f"eval-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    threshold = threshold_for(cfg, ckpt, predictor)
     out_dir = Run.open(out, "evaluate")
-    info = {"images": str(folder), "checkpoint": str(ckpt_path)}
+    info = {"images": str(folder), "checkpoint": str(source)}
     metrics, files = write_report(out_dir.path, images.ids, labels, scores, threshold, info,
                                   title=f"ROC ({folder.name})")
     files.append(write_submission(out_dir.file(SUBMISSION), images.ids, scores))
     out_dir.finish()
     flagged = int((scores >= threshold["value"]).sum())
-    print(f"scored {len(images)} images from {cfg.data_dir} with {ckpt_path}")
+    print(f"scored {len(images)} images from {cfg.data_dir} with {source}")
     print(f"  threshold {threshold['value']:.4f} ({threshold['method']}): {flagged} flagged as defective")
     if metrics is not None:
         print(f"  {metrics['n_images']} labelled: AUC {metrics['auc']:.4f}, recall {metrics['recall']:.3f}, "

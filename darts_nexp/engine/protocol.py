@@ -32,6 +32,11 @@ from ..errors import UserError
 from ..final import param_count
 from ..io import write_atomic
 from ..runs import CONFIG, GENOTYPE, HISTORY, METRICS, run_info, run_kind, saved_config
+from ..deploy import lut
+from ..deploy.latency import median_seconds
+from ..deploy.scorer import Scorer
+from ..plots import plot_pareto
+from ..runtime import pick_device
 from ..space import Genotype, auto_stem, genotype_file
 from . import sample as sampler
 from . import search as search_engine
@@ -40,9 +45,9 @@ from .search import SearchConfig
 from .train import TrainConfig
 
 DARTS_V2 = "darts_v2"  # a published genotype, by name (space.Genotype.load)
-KINDS = ("searched", "random", "published")
+KINDS = ("searched", "latency-aware", "random", "published")
 ROW_FIELDS = ("kind", "cell", "genotype", "search_seed", "train_seed", "test_auc", "val_auc", "params",
-              "normal_skips", "search_val_auc", "seconds", "run_dir")
+              "latency_ms", "predicted_latency_ms", "normal_skips", "search_val_auc", "seconds", "run_dir")
 
 
 @dataclass
@@ -52,6 +57,8 @@ class SearchSection(SearchConfig):
     seed: Annotated[int, tyro.conf.Suppress] = 0
     out: Annotated[Optional[str], tyro.conf.Suppress] = None
     genotype_out: Annotated[Optional[str], tyro.conf.Suppress] = None
+    latency_weight: Annotated[float, tyro.conf.Suppress] = 0.0
+    latency_table: Annotated[Optional[str], tyro.conf.Suppress] = None
     # Suppressed on the command line: three DataConfigs would each claim --dataset and --data-dir.
     data: Annotated[DataConfig, tyro.conf.Suppress] = field(default_factory=DataConfig)
 
@@ -67,7 +74,8 @@ class TrainSection(TrainConfig):
 
 
 # The fields above that the protocol sets for each run: a value given for one is refused, not silently replaced.
-PER_RUN = {"search": ("seed", "out", "genotype_out"), "train": ("genotype", "seed", "out")}
+PER_RUN = {"search": ("seed", "out", "genotype_out", "latency_weight", "latency_table"),
+           "train": ("genotype", "seed", "out")}
 
 
 @dataclass
@@ -83,6 +91,10 @@ class ProtocolConfig:
     """every cell is trained once per seed (the seed of the split, the weights and the data order)"""
     published: list[str] = field(default_factory=lambda: ["darts_v1", DARTS_V2])
     """published genotypes (files, or the names of those shipped with darts-nexp), trained alongside as references"""
+    latency_weights: list[float] = field(default_factory=lambda: [0.0])
+    """each search seed runs once per weight: 0 is the plain search; above 0 a latency-aware search (cells
+    searched-<seed>-latency-<weight>), with the latency table of the final network at the train settings, measured
+    on this machine and cached (darts-nexp latency-table)"""
     like: bool = True
     """draw only random cells whose final network, at the train settings, has DARTS_V2's parameter count (+-10%)"""
     out: str = "runs/search-quality"
@@ -101,6 +113,9 @@ class ProtocolConfig:
                             "and/or --n-random 1 or more")
         if not self.train_seeds:
             raise UserError("--train-seeds is empty: every cell needs at least one training, e.g. --train-seeds 0")
+        if any(w < 0 for w in self.latency_weights) or len(set(self.latency_weights)) != len(self.latency_weights):
+            raise UserError(f"--latency-weights {self.latency_weights}: each must be >= 0, given once (0: the plain "
+                            f"search)")
         for name in ("search_seeds", "train_seeds"):
             seeds = getattr(self, name)
             if len(set(seeds)) != len(seeds):
@@ -166,15 +181,19 @@ def _same_cell(a: Genotype, b: Genotype) -> bool:
 
 
 # Settings that do not change what a run computes, or that the protocol sets per run and checks otherwise.
-IGNORED = {"out", "genotype", "genotype_out", "progress", "device", "threads", "data.cache_dir"}
+IGNORED = {"out", "genotype", "genotype_out", "progress", "device", "threads", "data.cache_dir", "latency_table"}
 
 
-def _changes(saved: dict, wanted: dict) -> list[str]:
-    """The settings in which a run's saved config.yaml differs from what the protocol would run now."""
+def _changes(saved: dict, wanted) -> list[str]:
+    """The settings in which a run's saved config.yaml differs from what the protocol would run now. A setting that
+    an older darts-nexp did not save counts as its default."""
     found = []
-    for name, (value, old) in config.differences(wanted, saved).items():
+    defaults = config.differences(config.to_dict(type(wanted)()), {})
+    for name, (value, old) in config.differences(config.to_dict(wanted), saved).items():
         if name in IGNORED or (name == "stem" and value == "auto") or (name == "data.image_size" and value is None):
             continue  # "auto" and None are resolved by the run itself and saved resolved
+        if old is None and name in defaults and defaults[name][0] == value:
+            continue
         found.append(f"{name} {old!r} (now {value!r})")
     return found
 
@@ -188,7 +207,7 @@ def _run_state(path: Path, kind: str, wanted) -> str:
         raise UserError(f"{path} holds a {found} run where the protocol keeps a {kind} run; move it away or pass a "
                         f"new --out")
     if (path / CONFIG).is_file():
-        changed = _changes(saved_config(path, kind), config.to_dict(wanted))
+        changed = _changes(saved_config(path, kind), wanted)
         if changed:
             changed = "; ".join(f"{kind}.{c}" for c in changed)
             raise UserError(f"{path} was run with other settings: {changed}. The protocol compares runs made the "
@@ -214,22 +233,27 @@ class Progress:
         print(f"\n[{self.done}/{self.total}] {text}", flush=True)
 
 
-def _search(cfg: ProtocolConfig, seed: int, progress: Progress) -> Cell:
-    out = Path(cfg.out)
-    run_dir, export = out / f"search-{seed}", out / "genotypes" / f"searched-{seed}.yaml"
+def searched_name(seed: int, weight: float) -> str:
+    return f"searched-{seed}" if weight == 0 else f"searched-{seed}-latency-{weight:g}"
+
+
+def _search(cfg: ProtocolConfig, seed: int, weight: float, table: Optional[Path], progress: Progress) -> Cell:
+    out, name = Path(cfg.out), searched_name(seed, weight)
+    run_dir, export = out / name.replace("searched", "search"), out / "genotypes" / f"{name}.yaml"
     scfg = plain(shared_data(cfg.search, cfg.data), SearchConfig)
     scfg.seed, scfg.out, scfg.genotype_out = seed, str(run_dir), str(export)
+    scfg.latency_weight, scfg.latency_table = weight, str(table) if table else None
     state = _run_state(run_dir, "search", scfg)
     if state == "finished":
-        progress(f"search seed {seed}: finished earlier in {run_dir}, kept")
+        progress(f"search {name}: finished earlier in {run_dir}, kept")
         if not export.is_file():  # the export was deleted; the run keeps its own copy
             Genotype.load(run_dir / GENOTYPE).save(export)
     else:
-        progress(f"search seed {seed}" + (f": resuming the unfinished run in {run_dir}" if state == "unfinished"
+        progress(f"search {name}" + (f": resuming the unfinished run in {run_dir}" if state == "unfinished"
                                           else ""))
         search_engine.run(scfg, resume=state == "unfinished")
     history = yaml.safe_load((run_dir / HISTORY).read_text(encoding="utf-8")) or [{}]
-    return Cell("searched", f"searched-{seed}", export, Genotype.load(export), seed,
+    return Cell("searched" if weight == 0 else "latency-aware", name, export, Genotype.load(export), seed,
                 _finite_or_none(history[-1].get("val_auc")))
 
 
@@ -270,17 +294,20 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     config.validate(cfg)
     # Bad input is refused before any run starts.
     published = [Genotype.load(path) for path in cfg.published]
-    names = [f"searched-{s}" for s in cfg.search_seeds] + [f"random-{i:03d}" for i in range(cfg.n_random)]
+    names = [searched_name(s, w) for s in cfg.search_seeds for w in cfg.latency_weights]
+    names += [f"random-{i:03d}" for i in range(cfg.n_random)]
     names += [Path(p).stem for p in cfg.published]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise UserError(f"two cells would share the name {', '.join(repeated)} (and its run directories); rename "
                         f"the published genotype file")
     out = Path(cfg.out)
-    cells_count = len(cfg.search_seeds) + cfg.n_random + len(cfg.published)
-    progress = Progress(len(cfg.search_seeds) + (cfg.n_random > 0) + cells_count * len(cfg.train_seeds))
+    searches = len(cfg.search_seeds) * len(cfg.latency_weights)
+    cells_count = searches + cfg.n_random + len(cfg.published)
+    progress = Progress(searches + (cfg.n_random > 0) + cells_count * len(cfg.train_seeds) + 1)
+    table = latency_table(cfg) if any(cfg.latency_weights) else None
 
-    cells = [_search(cfg, seed, progress) for seed in cfg.search_seeds]
+    cells = [_search(cfg, seed, weight, table, progress) for seed in cfg.search_seeds for weight in cfg.latency_weights]
     if cfg.n_random:
         scfg = sample_config(cfg)
         progress(f"sampling {cfg.n_random} random cells into {scfg.out}"
@@ -291,6 +318,13 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     cells += [Cell("published", Path(p).stem, genotype_file(p), g) for p, g in zip(cfg.published, published)]
 
     rows = [_train(cfg, cell, seed, progress) for cell in cells for seed in cfg.train_seeds]
+    latency = _latencies(out / "latency.json", cells, rows, progress)
+    predicted = lut.load(table, **_table_target(cfg)) if table else None
+    for row in rows:
+        row["latency_ms"] = round(latency[row["cell"]], 4)
+        cell = next(c for c in cells if c.name == row["cell"])
+        row["predicted_latency_ms"] = round(lut.predict(predicted, cell.genotype), 4) if predicted else None
+    plot_pareto(cell_points(rows), out / "pareto.png", "test AUC against measured latency (batch 1, CPU)")
     write_atomic(out / "protocol.yaml", yaml.safe_dump({"protocol": config.to_dict(cfg)}, sort_keys=False))
     write_atomic(out / "rows.json", json.dumps(rows, indent=1) + "\n")
     write_atomic(out / "rows.csv", _csv(rows))
@@ -299,6 +333,82 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     print(f"\n{summary}\nrows: {out / 'rows.csv'}, {out / 'rows.json'}; summary: {out / 'summary.md'}; settings: "
           f"{out / 'protocol.yaml'}")
     return rows
+
+
+def _table_plan(cfg: ProtocolConfig) -> tuple[dict, torch.device]:
+    """The final network the cells are trained in, as a latency table describes it, and the device it runs on."""
+    train = shared_data(cfg.train, cfg.data)
+    size = train.data.image_size
+    if size is None:
+        raise UserError("--latency-weights above 0 need the input size of the final network to time its ops: pass "
+                        "--data.image-size H W")
+    plan = {"image_size": list(size), "stem": auto_stem(size) if train.stem == "auto" else train.stem,
+            "layers": train.layers, "init_channels": train.init_channels, "stem_multiplier": train.stem_multiplier,
+            "nodes": cfg.search.nodes}
+    return plan, pick_device(cfg.search.device)
+
+
+def _table_target(cfg: ProtocolConfig) -> dict:
+    plan, device = _table_plan(cfg)
+    return {"device": device.type, "image_size": plan["image_size"], "nodes": plan["nodes"]}
+
+
+def latency_table(cfg: ProtocolConfig) -> Path:
+    """The latency table the latency-aware searches use: measured once on this machine, then taken from the cache."""
+    plan, device = _table_plan(cfg)
+    path = lut.cache_path(plan, device)
+    if not path.is_file():
+        print(f"measuring the latency table of the final network on {device.type} into {path}", flush=True)
+        lut.save(lut.measure(plan, device), path)
+    return path
+
+
+def _latencies(path: Path, cells: list[Cell], rows: list[dict], progress: Progress) -> dict[str, float]:
+    """The cells' latencies: those in `path` when it holds every cell (a rerun gives the same rows), else all of
+    them measured again side by side and kept there."""
+    wanted = {cell.name: cell.genotype.to_dict() for cell in cells}
+    kept = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if all(kept.get(name, {}).get("genotype") == g for name, g in wanted.items()):
+        progress(f"latency of {len(cells)} final networks: measured earlier, kept in {path}")
+        return {name: kept[name]["ms"] for name in wanted}
+    progress(f"measuring the latency of {len(cells)} final networks side by side")
+    latency = cell_latencies(cells, rows)
+    write_atomic(path, json.dumps({name: {"genotype": wanted[name], "ms": ms} for name, ms in latency.items()},
+                                  indent=1) + "\n")
+    return latency
+
+
+def cell_latencies(cells: list[Cell], rows: list[dict], rounds: int = 5) -> dict[str, float]:
+    """Batch-1 CPU latency in ms of every cell's final network at its run's settings, measured side by side: each of
+    `rounds` rounds times every network once (a median of 5 calls), and a cell's figure is the median of its rounds,
+    so that a slow moment of a shared machine falls on every cell alike."""
+    cpu = torch.device("cpu")
+    scorers, shapes = {}, {}
+    for cell in cells:
+        run_dir = Path(next(r["run_dir"] for r in rows if r["cell"] == cell.name))
+        trained = config.from_dict(TrainConfig, saved_config(run_dir, "train"), str(run_dir / CONFIG))
+        scorers[cell.name] = Scorer(train_engine.build_model(trained, cell.genotype)).eval()
+        shapes[cell.name] = (1, trained.data.channels, *trained.data.image_size)
+    times = {name: [] for name in scorers}
+    with torch.no_grad():
+        for r in range(rounds):
+            for name, scorer in scorers.items():
+                x = torch.rand(shapes[name]) * 255
+                times[name].append(median_seconds(lambda: scorer(x), cpu, warmup=3 if r == 0 else 1, repeats=5))
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+
+
+def cell_points(rows: list[dict]) -> list[dict]:
+    """One point per cell: its mean test AUC over the training seeds, and its latency."""
+    points = {}
+    for row in rows:
+        point = points.setdefault(row["cell"], {"cell": row["cell"], "kind": row["kind"], "aucs": [],
+                                                "latency_ms": row["latency_ms"]})
+        point["aucs"].append(_number(row["test_auc"]))
+    for point in points.values():
+        finite = [a for a in point.pop("aucs") if math.isfinite(a)]
+        point["auc"] = statistics.fmean(finite) if finite else math.nan
+    return list(points.values())
 
 
 def _csv(rows: list[dict]) -> str:
@@ -323,7 +433,8 @@ def summarise(rows: list[dict], train_seeds: int) -> str:
     cells: dict[str, dict] = {}
     for row in rows:
         cell = cells.setdefault(row["cell"], {"kind": row["kind"], "genotype": row["genotype"], "aucs": [],
-                                              "params": row["params"], "skips": row["normal_skips"]})
+                                              "params": row["params"], "skips": row["normal_skips"],
+                                              "latency": _number(row.get("latency_ms"))})
         cell["aucs"].append(_number(row["test_auc"]))
     for cell in cells.values():
         # A cell is judged by its mean over the training seeds; the groups' spread is then between cells.
@@ -336,6 +447,8 @@ def summarise(rows: list[dict], train_seeds: int) -> str:
     groups = {}
     for kind in KINDS:
         members = [c for c in cells.values() if c["kind"] == kind]
+        if kind == "latency-aware" and not members:
+            continue  # a group only when latency-aware searches ran
         aucs = [c["auc"] for c in members if math.isfinite(c["auc"])]
         groups[kind] = aucs
         if not aucs:
@@ -357,7 +470,40 @@ def summarise(rows: list[dict], train_seeds: int) -> str:
             lines.append(f"- {name} ({c['genotype']}): test AUC {c['auc']:.4f}, {c['params']:,} params, "
                          f"{c['skips']} skips in the normal cell{versus}")
     lines += ["", noise_line(cells, train_seeds), "", verdict(cells, groups), ""]
+    lines += cost_lines(cells, train_seeds)
     return "\n".join(lines)
+
+
+def cost_lines(cells: dict, train_seeds: int) -> list[str]:
+    """The cost table (measured latency per group, pareto.png) and how each latency-aware cell does against the
+    random cells: within the training noise of the best one's AUC, at 0.6 of the median one's latency or less?"""
+    if not any(math.isfinite(c["latency"]) for c in cells.values()):
+        return []
+    lines = ["## Cost", "", "Latency of each cell's final network on the CPU at batch 1, all measured side by side in "
+             "one process after the trainings (pareto.png draws test AUC against it).", "",
+             "| group | n | latency ms mean | min | max |", "|---|---|---|---|---|"]
+    for kind in KINDS:
+        lat = [c["latency"] for c in cells.values() if c["kind"] == kind and math.isfinite(c["latency"])]
+        if lat:
+            lines.append(f"| {kind} | {len(lat)} | {statistics.fmean(lat):.3f} | {min(lat):.3f} | {max(lat):.3f} |")
+    random = [c for c in cells.values() if c["kind"] == "random" and math.isfinite(c["auc"])]
+    aware = [(name, c) for name, c in cells.items() if c["kind"] == "latency-aware" and math.isfinite(c["auc"])]
+    if random and aware:
+        best = max(random, key=lambda c: c["auc"])
+        median = statistics.median(c["latency"] for c in random)
+        variances = [statistics.variance(c["finite"]) for c in cells.values() if len(c["finite"]) > 1]
+        se = math.sqrt(statistics.fmean(variances)) / math.sqrt(train_seeds) if variances else math.nan
+        lines.append("")
+        for name, c in aware:
+            ratio = c["latency"] / median
+            close = c["auc"] >= best["auc"] - 2 * se if math.isfinite(se) else None
+            judged = ("not judged: one training seed, so the noise is not known" if close is None else
+                      f"the goal {'is met' if close and ratio <= 0.6 else 'is not met'}")
+            lines.append(f"- {name}: test AUC {c['auc']:.4f} against the best random cell's {best['auc']:.4f} "
+                         f"({c['auc'] - best['auc']:+.4f}; 2 standard errors of training noise: "
+                         f"{2 * se:.4f}), latency {c['latency']:.3f} ms = {ratio:.2f}x the median random cell's "
+                         f"{median:.3f} ms: {judged} (within noise of the best random AUC at <= 0.6x its latency)")
+    return lines + [""]
 
 
 def noise_line(cells: dict, train_seeds: int) -> str:

@@ -5,6 +5,7 @@ genotype_history.yaml and the cell drawings; the genotype is also exported to ge
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import yaml
 
 from .. import distributed
 from ..bilevel import Architect, search_epoch
+from ..deploy import lut
 from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser
 from ..data import Batches, DataConfig, search_splits
 from ..errors import Diverged, UserError
@@ -86,6 +88,14 @@ class SearchConfig:
     """beta-DARTS: weight of the logsumexp regulariser on the alphas, ramped up linearly from 0 (0: off)"""
     aux_skip: float = 0.0
     """DARTS-: initial weight of an auxiliary skip on every edge, decayed linearly to 0 (0: off)"""
+    latency_weight: float = 0.0
+    """lambda of the latency term added to the architecture loss: lambda x expected latency in ms, or with
+    --latency-target lambda x the ms above it (0: off; needs --latency-table)"""
+    latency_target: Annotated[Optional[float], DEFAULT_IN_HELP] = None
+    """ms of the cells' latency that cost nothing (default: every ms costs)"""
+    latency_table: Annotated[Optional[str], DEFAULT_IN_HELP] = None
+    """latency table of the final network on the target device (darts-nexp latency-table); with it, the genotype
+    records its predicted latency"""
     max_skips: Optional[int] = None
     """cap on the skip connections of the exported normal cell (P-DARTS keeps 2; default: no cap)"""
     amp: bool = True
@@ -121,6 +131,14 @@ class SearchConfig:
                             f"--epochs {self.epochs}), or no architecture step would ever run")
         if self.beta_decay < 0 or self.aux_skip < 0:
             raise UserError(f"--beta-decay and --aux-skip must be >= 0 (got {self.beta_decay}, {self.aux_skip})")
+        if self.latency_weight < 0 or not math.isfinite(self.latency_weight):
+            raise UserError(f"--latency-weight must be a finite number >= 0 (got {self.latency_weight}); 0 leaves "
+                            f"latency out of the search")
+        if self.latency_weight and self.latency_table is None:
+            raise UserError("--latency-weight needs --latency-table FILE: measure one on the target device with "
+                            "darts-nexp latency-table (docs/deploy.md)")
+        if self.latency_target is not None and not self.latency_target > 0:
+            raise UserError(f"--latency-target is a latency in ms, > 0 (got {self.latency_target})")
         if self.max_skips is not None and not 0 <= self.max_skips <= 2 * self.nodes:
             raise UserError(f"--max-skips must be in 0..{2 * self.nodes} (got {self.max_skips})")
         if self.optimizer == "adamw" and self.order == "second":
@@ -234,6 +252,7 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
     cfg.validate()
     if ranks.is_main:  # the only rank that exports
         _check_writable(cfg.genotype_path())
+    table = lut.load(cfg.latency_table, device.type, cfg.data.image_size, cfg.nodes) if cfg.latency_table else None
     # Bad data is refused before any folder is made; rank 0 builds the image cache that the others then read.
     splits = ranks.main_first(lambda: search_splits(cfg.data, cfg.seed))
     distributed.check_batches(ranks, min(len(half) for half in splits), cfg.batch_size, "weight- and arch-half")
@@ -241,6 +260,9 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
     start_run(run, cfg, splits, resume, ranks)
     torch.manual_seed(cfg.seed)
     model, weight_opt, scheduler, architect = build(cfg, device, ranks)
+    if cfg.latency_weight:
+        alphas = {name: getattr(model, name) for name in ("alpha_normal", "alpha_reduce")}  # live: gradients flow
+        architect.penalty = lambda: latency_penalty(cfg, table, alphas)
     start_epoch, history = 0, []
     if resume and run.file(SEARCH_CHECKPOINT).is_file():
         state = load_checkpoint(run.file(SEARCH_CHECKPOINT), ("search",))
@@ -257,7 +279,16 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
     hint = (f"start a new search with a lower weight learning rate (--lr, now {cfg.lr:g}) or alpha learning rate "
             f"(--arch-lr, now {cfg.arch_lr:g})")
     run_epochs(job, run, ranks, device, cfg.seed, start_epoch, cfg.epochs, history, SEARCH_CHECKPOINT, hint)
-    return _finish(cfg, run, model, history, time.time() - start, reach, device)
+    return _finish(cfg, run, model, history, time.time() - start, reach, device, table)
+
+
+def latency_penalty(cfg: SearchConfig, table: dict, alphas: dict) -> torch.Tensor:
+    """The latency term of the architecture loss, ProxylessNAS's additive form: lambda x E[latency], or lambda x
+    the expected ms above --latency-target (a hinge), so that a line's budget costs nothing until it is spent."""
+    expected = lut.expected(table, alphas)
+    if cfg.latency_target is not None:
+        expected = torch.relu(expected - cfg.latency_target)
+    return cfg.latency_weight * expected
 
 
 def _check_writable(export: Path) -> None:
@@ -287,11 +318,14 @@ def settle_note(history: list, reach: float) -> str | None:
 
 
 def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float, reach: float,
-            device: torch.device) -> SearchResult:
+            device: torch.device, table: dict | None) -> SearchResult:
     """Write the genotype, its export and the drawings, then print where everything went."""
     meta = {"dataset": cfg.data.dataset, "order": cfg.order, "epochs": len(history), "seed": cfg.seed,
             "run_dir": str(run_dir.path), "max_skips": cfg.max_skips}
     genotype = model.genotype(name=f"search-{cfg.data.dataset}", meta=meta, max_skips=cfg.max_skips)
+    if table is not None:
+        genotype.meta.update(latency_weight=cfg.latency_weight, latency_table=str(cfg.latency_table),
+                             predicted_latency_ms=round(lut.predict(table, genotype), 4), latency_plan=table["plan"])
     if not run_dir.writes:  # another rank than 0: rank 0 writes the results
         return SearchResult(run_dir.path, genotype, cfg.genotype_path(), model.arch_state(), history, seconds)
     genotype.save(run_dir.file(GENOTYPE))
@@ -307,6 +341,11 @@ def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list
     print(f"\nsearch finished in {seconds:.1f} s ({len(history)} epochs, {cfg.order} order; "
           f"{memory_note(history, device)})")
     print(f"  genotype:      {export}  (copy: {run_dir.file(GENOTYPE)})")
+    if table is not None:
+        plan = table["plan"]
+        print(f"  latency:       the table predicts {genotype.meta['predicted_latency_ms']:.3f} ms for its cells on "
+              f"{table['device']} (final network: {plan['layers']} layers, C={plan['init_channels']}, "
+              f"{plan['stem']} stem, {plan['image_size'][0]}x{plan['image_size'][1]}, batch 1)")
     print(f"  history:       {run_dir.file(HISTORY)}")
     print(f"  cell drawings: {', '.join(str(p) for p in drawings)}")
     print(f"  checkpoint:    {run_dir.file(SEARCH_CHECKPOINT)}  (continue with --resume {run_dir})")

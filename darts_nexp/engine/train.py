@@ -18,6 +18,8 @@ import torch
 from .. import distributed
 from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser, to_dict
 from ..data import Batches, DataConfig, train_splits
+from ..deploy.latency import model_latency
+from ..deploy.scorer import Scorer
 from ..errors import UserError
 from ..final import check_buildable, multiply_adds, param_count
 from ..final.loss import Criterion, class_weights
@@ -344,6 +346,15 @@ def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: tor
     return _finish(cfg, run, splits, device, history, time.time() - start)
 
 
+def measure_latency(model: torch.nn.Module, data: DataConfig, device: torch.device) -> dict:
+    """The trained network's eager latency at batch 1 and 32 on the run's own device, scaling included, as
+    `darts-nexp latency` measures it (docs/deploy.md)."""
+    rows = model_latency(Scorer(model), (data.channels, *data.image_size), [1, 32], device)
+    return {"backend": "pytorch", "device": device.type, "threads": torch.get_num_threads(),
+            **{f"batch_{r['batch']}_ms_per_image": r["ms_per_image"] for r in rows},
+            "batch_32_images_per_s": rows[1]["images_per_s"]}
+
+
 def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, seconds: float) -> TrainResult:
     """Score the test split (and the unlabelled folder) with the best checkpoint; print where everything went."""
     best = load_checkpoint(run_dir.file(BEST), ("best",))
@@ -352,8 +363,9 @@ def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, secon
     def scores_of(images):
         return predict(model, Batches(images, cfg.batch_size, device, shuffle=False, seed=cfg.seed))[1]
 
+    latency = measure_latency(model, cfg.data, device)
     info = {"test_source": splits.test_source, "checkpoint": str(run_dir.file(BEST)), "best_epoch": best["epoch"] + 1,
-            "val_auc": best["val_auc"]}
+            "val_auc": best["val_auc"], "latency": latency}
     metrics, files = write_report(run_dir.path, splits.test.ids, splits.test.labels, scores_of(splits.test),
                                   best["threshold"], info, title=f"test ROC ({len(splits.test)} images)")
     if splits.unlabelled is not None:
@@ -366,6 +378,13 @@ def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, secon
     print(f"  threshold {t['value']:.4f} ({t['method']} on the {t['chosen_on']} split): recall {metrics['recall']:.3f}"
           f", precision {metrics['precision']:.3f}, TPR at 1%/5% FPR {metrics['tpr_at_fpr_1pct']:.3f}/"
           f"{metrics['tpr_at_fpr_5pct']:.3f}")
+    print(f"  latency ({latency['backend']} on {latency['device']}, {latency['threads']} threads): "
+          f"{latency['batch_1_ms_per_image']:.2f} ms per image at batch 1, {latency['batch_32_ms_per_image']:.2f} ms "
+          f"at batch 32 ({latency['batch_32_images_per_s']:,.0f} images/s)")
+    predicted = getattr(model, "genotype", None) and model.genotype.meta.get("predicted_latency_ms")
+    if predicted is not None:
+        print(f"  the search's latency table predicted {predicted:.3f} ms at batch 1 for the cells alone (the stem "
+              f"and classifier add the same to every cell)")
     for path in files:
         print(f"  {path.name + ':':17s}{path}")
     print(f"  {'checkpoints:':17s}{run_dir.file(BEST)} (scored), {run_dir.file(LAST)} (continue with --resume "

@@ -1,0 +1,106 @@
+"""Scoring images outside a training run: `darts_nexp.load(path)` takes a run directory, a checkpoint or an exported
+file and returns a Predictor.
+
+    import darts_nexp
+    model = darts_nexp.load("runs/train-20261206-101500")          # or "model.onnx"
+    result = model.predict(["part-001.bmp", "part-002.bmp"])
+    result.scores, result.decisions                                 # P(defect), "defect" / "good" at the threshold
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.cache import open_upright, prepare, to_gray8
+from ..data.config import DataConfig
+from ..errors import UserError
+from ..loops import defect_scores
+from ..models import load_model
+from ..runs import load_checkpoint, trained_checkpoint
+from .exported import kind_of, open_file, record
+from .scorer import Scorer
+
+
+@dataclass
+class Prediction:
+    scores: np.ndarray  # (N,) P(defect), float64
+    decisions: list[str]  # "defect" where the score reaches the threshold, else "good"
+    threshold: float
+
+
+class Predictor:
+    """Scores images with a trained network, whatever holds it: `logits` maps float32 pixels (B, C, H, W) in 0..255,
+    sized as `meta["input"]` says, to logits (B, 2); `meta` is the record of exported.record."""
+
+    def __init__(self, logits: Callable[[np.ndarray], np.ndarray], meta: dict, source: Path):
+        self.logits, self.meta, self.source = logits, meta, source
+
+    @property
+    def threshold(self) -> dict:
+        return self.meta["threshold"]
+
+    def data_config(self, **folder) -> DataConfig:
+        """The preprocessing the network was trained with; `folder` (data_dir, cache_dir, ...) says where images are."""
+        spec = self.meta["input"]
+        return DataConfig(image_size=list(spec["image_size"]), crop_border=spec["crop_border"],
+                          resize=spec["resize"], channels=spec["channels"], **folder)
+
+    def scores(self, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """P(defect), float64, of prepared images: (N, C, H, W) uint8 at the network's input size."""
+        out = [defect_scores(torch.from_numpy(self.logits(np.ascontiguousarray(pixels[i: i + batch_size],
+                                                                                dtype=np.float32))))
+               for i in range(0, len(pixels), batch_size)]
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def prepare(self, images) -> np.ndarray:
+        """Image files, PIL images or arrays of gray pixels (H, W) -> (N, C, H, W) uint8, as training saw them."""
+        if isinstance(images, (str, Path, Image.Image)) or (isinstance(images, np.ndarray) and images.ndim == 2):
+            images = [images]
+        cfg, out = self.data_config(), []
+        for item in images:
+            if isinstance(item, (str, Path)):
+                try:
+                    gray = to_gray8(open_upright(Path(item).read_bytes()))
+                except OSError as e:
+                    raise UserError(f"cannot read image {item} ({getattr(e, 'strerror', None) or e})") from None
+            elif isinstance(item, Image.Image):
+                gray = to_gray8(item)
+            else:
+                gray = Image.fromarray(np.asarray(item, dtype=np.uint8))
+            out.append(prepare(gray, cfg))
+        stack = np.stack(out)[:, None] if out else np.zeros((0, 1, *cfg.image_size), np.uint8)
+        return np.repeat(stack, cfg.channels, axis=1) if cfg.channels > 1 else stack
+
+    def predict(self, images, batch_size: int = 64) -> Prediction:
+        """Scores and decisions of image files, PIL images or gray arrays (one, or a list)."""
+        scores = self.scores(self.prepare(images), batch_size)
+        value = float(self.threshold["value"])
+        return Prediction(scores, ["defect" if s >= value else "good" for s in scores], value)
+
+
+def from_checkpoint(checkpoint: dict, source: Path, device: torch.device = torch.device("cpu")) -> Predictor:
+    """The Predictor of a training checkpoint (runs.load_checkpoint), its network on `device`."""
+    scorer = Scorer(load_model(checkpoint)).to(device)
+
+    @torch.no_grad()
+    def logits(pixels: np.ndarray) -> np.ndarray:
+        return scorer(torch.from_numpy(pixels).to(device))[0].cpu().numpy()
+
+    return Predictor(logits, record(checkpoint), source)
+
+
+def load(path: str | Path, device: str = "cpu") -> Predictor:
+    """A Predictor of a training run directory (its best.pt), a checkpoint file, or an exported .onnx or
+    .torchscript file."""
+    path, device = Path(path), torch.device(device)
+    if kind_of(path) is not None:
+        return Predictor(*open_file(path, device), path)
+    ckpt_path = trained_checkpoint(path)
+    checkpoint = load_checkpoint(ckpt_path, ("best", "last"), hint="pass a training run, its best.pt, or an "
+                                                                   "exported model")
+    return from_checkpoint(checkpoint, ckpt_path, device)

@@ -1,0 +1,25 @@
+"""A trained network with its input scaling in front, as it is exported and timed."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.batches import normalise
+
+
+class Scorer(nn.Module):
+    """pixels (B, C, H, W) float in 0..255, already sized and cropped as the run's data section says
+    -> (logits (B, 2), P(defect) (B,)).
+
+    The scaling is inside, so that an exported file needs only the image at the right size. P(defect) is a float32
+    softmax, for users of the file alone; darts-nexp ranks by the float64 softmax of the logits instead, since a
+    confident float32 softmax rounds to exactly 1.0 and ties blur the ranking that AUC measures.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model.eval()
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(normalise(pixels)).float()  # (B, 2)
+        return logits, logits.softmax(dim=1)[:, 1]
