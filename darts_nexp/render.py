@@ -50,3 +50,9 @@ def render_genotype(genotype: Genotype, out_dir: Path | str) -> tuple[list[Path]
             for fmt in ("svg", "png"):
                 paths.append(write_atomic(out_dir / f"{cell}.{fmt}", g.pipe(format=fmt)))
     return paths, has_dot
+
+
+if __name__ == "__main__":  # python -m darts_nexp.render, as darts-nexp render
+    from .cli.render import main
+
+    main()

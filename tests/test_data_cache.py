@@ -73,7 +73,7 @@ def test_unwritable_cache_dir(tmp_path):
     (tmp_path / "file").write_text("x")
     from darts_nexp.errors import UserError
 
-    with pytest.raises(UserError, match="writable folder to --data.cache-dir"):
+    with pytest.raises(UserError, match="writable folder to --cache-dir"):
         load_dataset(config(tmp_path / "data", cache_dir=str(tmp_path / "file" / "sub")))
 
 

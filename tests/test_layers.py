@@ -35,11 +35,28 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
+def _script_guard(node) -> bool:
+    """`if __name__ == "__main__":`, whose body runs only when the module is run as a script."""
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value == "__main__")
+
+
+def _nodes(tree):
+    """Every node of the module but those under a script guard (they import the command that `python -m` runs)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo += [child for child in ast.iter_child_nodes(node) if not _script_guard(child)]
+
+
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
-    """The darts_nexp modules `name` imports anywhere in its file (relative names without 'darts_nexp.')."""
+    """The darts_nexp modules `name` imports anywhere in its file, function-local imports included, script guards
+    not (relative names without 'darts_nexp.')."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):

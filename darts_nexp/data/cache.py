@@ -133,7 +133,7 @@ def load_cached(paths: list[Path], root: Path, cfg: DataConfig) -> Decoded:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create the image cache {cache} ({e.strerror}); pass a writable folder to "
-                        f"--data.cache-dir (--cache-dir of evaluate)")
+                        f"--cache-dir")
     key = cache_key(paths, root, cfg)
     npy, meta = cache / f"{key}.npy", cache / f"{key}.json"
     if not (npy.is_file() and meta.is_file()):

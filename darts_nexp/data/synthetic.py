@@ -142,3 +142,11 @@ def ensure(cfg: SyntheticConfig, out: Path | str) -> Path:
                   f"in {out}", flush=True)
             generate(cfg, out)
     return out
+
+
+if __name__ == "__main__":  # python -m darts_nexp.data.synthetic, as darts-nexp data synthetic
+    import sys
+
+    from ..cli.data import main
+
+    main(["synthetic", *sys.argv[1:]])

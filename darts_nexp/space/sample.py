@@ -37,3 +37,9 @@ def sample_genotype(rng: np.random.Generator, nodes: int = 4, name: str = "", me
     reduce = sample_cell(rng, nodes)
     concat = tuple(range(2, 2 + nodes))
     return Genotype(normal, concat, reduce, concat, name=name, meta=dict(meta or {}))
+
+
+if __name__ == "__main__":  # python -m darts_nexp.space.sample, as darts-nexp sample
+    from ..cli.sample import main
+
+    main()
