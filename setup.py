@@ -1,8 +1,12 @@
+import re
+
 from setuptools import find_packages, setup
+
+VERSION = re.search(r'__version__ = "(.+)"', open("darts_nexp/version.py").read()).group(1)
 
 setup(
     name="darts-nexp",
-    version="0.3.0",
+    version=VERSION,
     description="Differentiable architecture search (DARTS) for visual defect inspection of semiconductor parts",
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",

@@ -131,7 +131,8 @@ def read_yaml(path: Path | str, section: str | None = None, commands: dict[str, 
     every command's section name to the fields of its config: a shared key that this command lacks but another
     command has is left to that command, and the other commands' sections are skipped."""
     path = Path(path)
-    text = read_user_text(path, "config file", "pass a YAML config file to --config (configs/ has examples)")
+    text = read_user_text(path, "config file", "pass a YAML config file to --config, or the name of a shipped one "
+                                               "(demo, smoke, protocol-cpu)")
     raw = load_user_yaml(text, path, "fix the file or pass another --config") or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of config keys, not {type(raw).__name__}")

@@ -33,7 +33,8 @@ from .io import write_atomic
 FORMAT = 2
 KINDS = ("search", "train", "evaluate", "ensemble")
 # How messages name the command of each kind of run, and the other commands they send users to.
-COMMANDS = {name: f"darts-nexp {name}" for name in (*KINDS, "explain", "features", "protocol", "export", "latency")}
+COMMANDS = {name: f"darts-nexp {name}" for name in (*KINDS, "explain", "features", "protocol", "export", "latency",
+                                                     "latency-table")}
 RESUMABLE = ("search", "train")
 
 RUN_JSON = "run.json"

@@ -72,11 +72,12 @@ def test_the_expected_latency_and_its_target():
     alphas = {f"alpha_{c}": torch.zeros(len(edge_inputs(4)), len(PRIMITIVES), requires_grad=True)
               for c in ("normal", "reduce")}
     uniform = sum(sum(row) for c in ("normal", "reduce") for row in table[c]) / len(PRIMITIVES)
-    assert lut.expected(table, alphas).item() == pytest.approx(uniform)
+    costs = lut.tensors(table, torch.device("cpu"))
+    assert lut.expected(costs, alphas).item() == pytest.approx(uniform)
     cfg = SearchConfig(latency_weight=2.0, latency_table="t.yaml")
-    assert latency_penalty(cfg, table, alphas).item() == pytest.approx(2 * uniform)
+    assert latency_penalty(cfg, costs, alphas).item() == pytest.approx(2 * uniform)
     cfg.latency_target = uniform + 1  # under budget: no cost, no gradient
-    penalty = latency_penalty(cfg, table, alphas)
+    penalty = latency_penalty(cfg, costs, alphas)
     penalty.backward()
     assert penalty.item() == 0 and all(a.grad.abs().max() == 0 for a in alphas.values())
 

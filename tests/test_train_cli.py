@@ -107,7 +107,8 @@ def test_imbalance_options_and_cosine_train(unlabelled_test_data, tmp_path):
 @pytest.mark.parametrize("argv,expected,shown", [
     (["--stem", "cifar", "--layers", "20", "--init-channels", "36", "--num-classes", "10", "--image-size", "32", "32"],
      3_349_342, "3.35M"),
-    (["--stem", "imagenet", "--layers", "14", "--init-channels", "48", "--num-classes", "1000", "--image-size", "224", "224"],
+    (["--stem", "imagenet", "--layers", "14", "--init-channels", "48", "--num-classes", "1000",
+      "--image-size", "224", "224"],
      4_718_752, "4.72M"),
 ])
 def test_summary_prints_the_paper_sizes(argv, expected, shown, capsys):

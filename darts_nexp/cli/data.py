@@ -41,6 +41,8 @@ class SummaryConfig:
     """data set root (stage 1, stage 2 or plain good/ + defect/ layout)"""
     labels_csv: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.labels-csv",))] = None
     """id,label CSV for the test folder"""
+    cache_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.cache-dir",), help_behavior_hint="")] = None
+    """decoded-image cache (default <DIR>/.cache, or ~/.cache/darts-nexp if that is not writable)"""
     image_size: Annotated[list[int], tyro.conf.arg(aliases=("--data.image-size",), metavar="H W")] = field(
         default_factory=lambda: [64, 64])
     """size the images are decoded at (duplicates are found at this size)"""
@@ -68,7 +70,7 @@ def main(argv=None) -> None:
         if cfg.data_dir is None:
             raise UserError("pass the data set folder: darts-nexp data summary DIR")
         data = DataConfig(dataset="nexperia", data_dir=cfg.data_dir, labels_csv=cfg.labels_csv,
-                          image_size=cfg.image_size)
+                          image_size=cfg.image_size, cache_dir=cfg.cache_dir)
         validate(data)
         print("\n".join(summary(data)))
         return
@@ -76,5 +78,6 @@ def main(argv=None) -> None:
     if cfg.out is None:
         raise UserError("pass the folder to write: darts-nexp data synthetic --out DIR")
     start = time.time()
+    # The plain SyntheticConfig: the set records its parameters, and `out` is not one of them.
     generate(SyntheticConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(SyntheticConfig)}), cfg.out)
     print(f"wrote {cfg.n_train} train and {cfg.n_test} test images to {cfg.out} in {time.time() - start:.1f}s")

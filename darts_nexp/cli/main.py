@@ -15,8 +15,8 @@ from .entry import cli_entry
 
 # In the order a user meets them.
 COMMANDS = {"search": search, "train": train, "evaluate": evaluate, "export": export, "latency": latency,
-            "latency-table": latency_table, "explain": explain, "features": features, "ensemble": ensemble, "protocol": protocol, "sample": sample,
-            "render": render, "data": data}
+            "latency-table": latency_table, "explain": explain, "features": features, "ensemble": ensemble,
+            "protocol": protocol, "sample": sample, "render": render, "data": data}
 
 
 def summary(module) -> str:
@@ -27,9 +27,10 @@ def summary(module) -> str:
 
 def overview() -> str:
     lines = [__doc__.splitlines()[0], "", "usage: darts-nexp COMMAND [--help] [ARGS ...]", "", "commands:"]
-    lines += [textwrap.fill(summary(module), 116, initial_indent=f"  {name:10s}", subsequent_indent=" " * 12)
-              for name, module in COMMANDS.items()]
-    lines += ["", "examples:", "  darts-nexp search --config demo         # the demo's search, on built-in synthetic images",
+    width = 2 + max(map(len, COMMANDS))
+    lines += [textwrap.fill(summary(module), 118, initial_indent=f"  {name:{width}s}",
+                            subsequent_indent=" " * (width + 2)) for name, module in COMMANDS.items()]
+    lines += ["", "examples:", "  darts-nexp search --config demo   # the demo's search, on built-in synthetic images",
               "  darts-nexp train --config demo --genotype genotypes/synthetic.yaml",
               "  darts-nexp evaluate runs/train-20261206-101500 --data-dir /data/line-3/today",
               "", "`darts-nexp COMMAND --help` shows a command's flags; docs/ explains every command."]

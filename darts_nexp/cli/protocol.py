@@ -3,13 +3,15 @@ way on the same images.
 
 usage:
   darts-nexp protocol --config protocol-cpu|protocol-gpu|FILE [--out DIR] [--search-seeds S ...] [--n-random N]
-                      [--train-seeds S ...] [flags below]
+                      [--train-seeds S ...] [--latency-weights 0 W ...] [flags below]
 
 Runs one search per search seed, draws random cells from the same space (by default only cells whose final network
 has DARTS_V2's parameter count, within 10%), adds the published cells (DARTS_V1, DARTS_V2), and trains every cell
-with one recipe and the same training seeds. Writes rows.csv, rows.json and summary.md (searched against random
-against published, with a verdict) into --out. Run the same command again after a kill: finished runs are kept,
-unfinished ones resumed. The config file's settings sit under `protocol:`. docs/search.md explains the outputs.
+with one recipe and the same training seeds; `--latency-weights 0 W` adds a latency-aware search per seed. Then it
+measures every cell's latency side by side. Writes rows.csv, rows.json, summary.md (searched against random against
+published, with a verdict and the cost), latency.json and pareto.png (test AUC against latency) into --out. Run the
+same command again after a kill: finished runs are kept, unfinished ones resumed. The config file's settings sit
+under `protocol:`. docs/search.md explains the outputs.
 
 example:
   darts-nexp protocol --config protocol-cpu --out runs/protocol-cpu       # about 45 minutes on 2 CPU cores

@@ -16,8 +16,8 @@ from ..engine.search import SearchConfig
 from ..engine.train import TrainConfig
 
 SECTIONS = {"search": SearchConfig, "train": TrainConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
-            "latency": LatencyConfig, "latency-table": LatencyTableConfig, "explain": ExplainConfig, "features": FeaturesConfig,
-            "ensemble": EnsembleConfig, "protocol": ProtocolConfig}
+            "latency": LatencyConfig, "latency-table": LatencyTableConfig, "explain": ExplainConfig,
+            "features": FeaturesConfig, "ensemble": EnsembleConfig, "protocol": ProtocolConfig}
 
 
 def section_fields() -> dict[str, set[str]]:

@@ -97,6 +97,12 @@ def _check(meta, path: Path) -> dict:
     return meta
 
 
+def _unreadable(path: Path, kind: str, e: Exception) -> UserError:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+    return UserError(f"{path} cannot be read as {kind} ({first}); it is damaged or not an exported model: export it "
+                     f"again with darts-nexp export")
+
+
 def open_file(path: Path | str, device: torch.device = torch.device("cpu")
               ) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
     """(a function from float32 pixels (B, C, H, W) to logits (B, 2), the record) of an exported file. A missing,
@@ -107,20 +113,17 @@ def open_file(path: Path | str, device: torch.device = torch.device("cpu")
         raise UserError(f"{path}: not an exported model (the suffix must be {' or '.join(SUFFIXES.values())})")
     if not path.is_file():
         raise UserError(f"{path} not found; pass an exported model (darts-nexp export) or a run directory")
+    if kind == "onnx":
+        return _open_onnx(path)
     try:
-        if kind == "onnx":
-            return _open_onnx(path)
         extra = {f"{KEY}.json": ""}
         with warnings.catch_warnings():  # torch.jit's deprecation notice: the file is still read as written
             warnings.simplefilter("ignore")
             module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
-    except UserError:
-        raise
-    except Exception as e:  # a damaged file: onnx, onnxruntime and torch.jit raise types of their own
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise UserError(f"{path} cannot be read as {kind} ({first}); it is damaged or not an exported model: "
-                        f"export it again with darts-nexp export") from None
-    meta = _check(json.loads(extra[f"{KEY}.json"] or "null"), path)
+        meta = json.loads(extra[f"{KEY}.json"] or "null")
+    except Exception as e:  # a damaged file: torch.jit and json raise types of their own
+        raise _unreadable(path, kind, e) from None
+    meta = _check(meta, path)
 
     @torch.no_grad()
     def logits(pixels: np.ndarray) -> np.ndarray:
@@ -133,12 +136,17 @@ def _open_onnx(path: Path):
     import onnx
     import onnxruntime
 
-    model = onnx.load(str(path), load_external_data=False)
-    props = {p.key: p.value for p in model.metadata_props}
-    meta = _check(json.loads(props[KEY]) if KEY in props else None, path)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()  # --threads, as torch's
-    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        props = {p.key: p.value for p in model.metadata_props}
+        meta = json.loads(props[KEY]) if KEY in props else None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # --threads, as torch's
+        session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+    except Exception as e:  # a damaged file: onnx, onnxruntime and json raise types of their own
+        raise _unreadable(path, "onnx", e) from None
+    meta = _check(meta, path)
 
     def logits(pixels: np.ndarray) -> np.ndarray:
         return session.run(["logits"], {"pixels": pixels})[0]

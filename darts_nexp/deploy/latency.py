@@ -57,13 +57,13 @@ def row(backend: str, device: str, batch: int, seconds: float) -> dict:
 
 @torch.no_grad()
 def model_latency(model: torch.nn.Module, shape: tuple[int, int, int], batch_sizes: list[int],
-                  device: torch.device) -> list[dict]:
+                  device: torch.device, repeats: int = 10) -> list[dict]:
     """Eager PyTorch latency of `model` (eval mode) on random input of `shape` (C, H, W) at each batch size."""
     was_training = model.training
     model.eval()
     rows = []
     for batch in batch_sizes:
         x = torch.randn(batch, *shape, device=device)
-        rows.append(row("pytorch", device.type, batch, median_seconds(lambda: model(x), device)))
+        rows.append(row("pytorch", device.type, batch, median_seconds(lambda: model(x), device, repeats=repeats)))
     model.train(was_training)
     return rows

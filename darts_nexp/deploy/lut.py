@@ -19,6 +19,7 @@ import yaml
 
 from ..errors import UserError
 from ..io import load_user_yaml, read_user_text, write_atomic
+from ..runs import COMMANDS
 from ..space import PRIMITIVES, Genotype, create_op, edge_inputs, edge_stride, first_cell_size, plan_cells
 from .latency import machine, median_seconds
 
@@ -83,10 +84,10 @@ def load(path: Path | str, device: str, image_size: list[int], nodes: int) -> di
     """A table file, refused (one message naming the file) when it was made for another device, image size, set
     of ops or number of nodes, by a newer darts-nexp, or is damaged."""
     path = Path(path)
-    hint = "measure one with darts-nexp latency-table"
+    hint = f"measure one with {COMMANDS['latency-table']}"
     table = load_user_yaml(read_user_text(path, "latency table", hint), path, hint)
     keys = {"format", "device", "plan", "ops", "normal", "reduce"}
-    if not isinstance(table, dict) or not keys <= set(table):
+    if not isinstance(table, dict) or not keys <= set(table) or not isinstance(table["plan"], dict):
         raise UserError(f"{path} is not a darts-nexp latency table (it lacks {', '.join(sorted(keys))}); {hint}")
     if not isinstance(table["format"], int) or table["format"] > FORMAT:
         raise UserError(f"{path} was written by a newer darts-nexp (format {table['format']}); upgrade darts-nexp")
@@ -100,7 +101,10 @@ def load(path: Path | str, device: str, image_size: list[int], nodes: int) -> di
     edges = len(edge_inputs(nodes))
     for cell in ("normal", "reduce"):
         rows = table[cell]
-        if len(rows) != edges or any(len(r) != len(PRIMITIVES) or min(r) < 0 for r in rows):
+        sound = isinstance(rows, list) and len(rows) == edges and all(
+            isinstance(r, list) and len(r) == len(PRIMITIVES)
+            and all(isinstance(t, (int, float)) and not isinstance(t, bool) and t >= 0 for t in r) for r in rows)
+        if not sound:
             raise UserError(f"{path}: `{cell}` must be {edges} rows of {len(PRIMITIVES)} times >= 0; it is damaged: "
                             f"{hint}")
     return table
@@ -117,11 +121,14 @@ def predict(table: dict, genotype: Genotype) -> float:
     return total
 
 
-def expected(table: dict, alphas: dict[str, torch.Tensor]) -> torch.Tensor:
-    """E[latency] of a supernet, differentiable in its alphas: sum over edges and ops of softmax(alpha) x table."""
-    total = 0.0
-    for cell in ("normal", "reduce"):
-        alpha = alphas[f"alpha_{cell}"]
-        total = total + (alpha.softmax(dim=-1) * torch.tensor(table[cell], dtype=alpha.dtype,
-                                                                device=alpha.device)).sum()
-    return total
+def tensors(table: dict, device: torch.device) -> dict[str, torch.Tensor]:
+    """The table's (edges, ops) matrices as tensors, made once for a search's every step."""
+    return {f"alpha_{cell}": torch.tensor(table[cell], dtype=torch.float32, device=device)
+            for cell in ("normal", "reduce")}
+
+
+def expected(costs: dict[str, torch.Tensor], alphas: dict[str, torch.Tensor]) -> torch.Tensor:
+    """E[latency] of a supernet in ms, differentiable in its alphas: the sum over the edges of both cell types and
+    their ops (`none` included, at 0 ms) of softmax(alpha) x table. It is the supernet's expectation over all edges,
+    not the latency of a derived cell, which keeps 2 edges a node."""
+    return sum((alphas[name].softmax(dim=-1) * cost).sum() for name, cost in costs.items())

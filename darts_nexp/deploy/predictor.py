@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..data.cache import open_upright, prepare, to_gray8
 from ..data.config import DataConfig
@@ -58,9 +58,14 @@ class Predictor:
         return np.concatenate(out) if out else np.zeros(0)
 
     def prepare(self, images) -> np.ndarray:
-        """Image files, PIL images or arrays of gray pixels (H, W) -> (N, C, H, W) uint8, as training saw them."""
-        if isinstance(images, (str, Path, Image.Image)) or (isinstance(images, np.ndarray) and images.ndim == 2):
+        """Image files, PIL images or arrays (one image (H, W) or (H, W, 3|4), or a stack (N, H, W)) -> (N, C, H, W)
+        uint8, as training saw them: 8-bit gray (16-bit and float pixels scaled as files are), upright, sized."""
+        if isinstance(images, (str, Path, Image.Image)):
             images = [images]
+        elif isinstance(images, np.ndarray):
+            if not (images.ndim == 2 or images.ndim == 3):
+                raise UserError(f"an array of images must be (H, W), (H, W, 3) or (N, H, W); got {images.shape}")
+            images = [images] if images.ndim == 2 or images.shape[-1] in (3, 4) else list(images)
         cfg, out = self.data_config(), []
         for item in images:
             if isinstance(item, (str, Path)):
@@ -69,9 +74,13 @@ class Predictor:
                 except OSError as e:
                     raise UserError(f"cannot read image {item} ({getattr(e, 'strerror', None) or e})") from None
             elif isinstance(item, Image.Image):
-                gray = to_gray8(item)
+                gray = to_gray8(ImageOps.exif_transpose(item))
             else:
-                gray = Image.fromarray(np.asarray(item, dtype=np.uint8))
+                try:
+                    gray = to_gray8(Image.fromarray(np.asarray(item)))
+                except (TypeError, ValueError) as e:
+                    raise UserError(f"an image array of {np.asarray(item).dtype} {np.asarray(item).shape} cannot "
+                                    f"be read as an image ({e})") from None
             out.append(prepare(gray, cfg))
         stack = np.stack(out)[:, None] if out else np.zeros((0, 1, *cfg.image_size), np.uint8)
         return np.repeat(stack, cfg.channels, axis=1) if cfg.channels > 1 else stack
@@ -83,9 +92,11 @@ class Predictor:
         return Prediction(scores, ["defect" if s >= value else "good" for s in scores], value)
 
 
-def from_checkpoint(checkpoint: dict, source: Path, device: torch.device = torch.device("cpu")) -> Predictor:
-    """The Predictor of a training checkpoint (runs.load_checkpoint), its network on `device`."""
-    scorer = Scorer(load_model(checkpoint)).to(device)
+def from_checkpoint(checkpoint: dict, source: Path, device: torch.device = torch.device("cpu"),
+                    model: torch.nn.Module | None = None) -> Predictor:
+    """The Predictor of a training checkpoint (runs.load_checkpoint), its network on `device`; `model`, when given,
+    is that network already built."""
+    scorer = Scorer(model if model is not None else load_model(checkpoint)).to(device)
 
     @torch.no_grad()
     def logits(pixels: np.ndarray) -> np.ndarray:

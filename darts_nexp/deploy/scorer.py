@@ -18,7 +18,8 @@ class Scorer(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.model = model.eval()
+        self.model = model
+        self.eval()  # the scorer and its network alike: a later train(mode) of the scorer must not flip them
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.model(normalise(pixels)).float()  # (B, 2)

@@ -30,8 +30,8 @@ from ..runtime import start_runtime
 @dataclass
 class EvaluateConfig:
     """Settings of `darts-nexp evaluate` (docs/training.md)."""
-    checkpoint: Annotated[tyro.conf.Positional[Optional[str]], tyro.conf.arg(metavar="RUN_DIR", help_behavior_hint="")
-                          ] = None
+    checkpoint: Annotated[tyro.conf.Positional[Optional[str]],
+                          tyro.conf.arg(metavar="RUN_DIR|FILE", help_behavior_hint="")] = None
     """a run directory of darts-nexp train (its best.pt is used), a checkpoint file, or an exported .onnx or
     .torchscript file (darts-nexp export)"""
     data_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.data-dir",))] = None

@@ -121,7 +121,7 @@ def tsne(run: TrainedRun, cfg: ExplainConfig, path) -> int:
 def run(cfg: ExplainConfig) -> dict:
     """Write gradcam.png, localisation.json (when the data has boxes) and tsne.png; returns what was written."""
     device = start_runtime(cfg.device, cfg.threads)
-    trained = open_trained(cfg.run_dir, COMMANDS["explain"], device, cfg.data_dir)
+    trained = open_trained(cfg.run_dir, COMMANDS["explain"], device, cfg.data_dir, cfg.cache_dir)
     out = output_dir(cfg, trained, EXPLAIN_DIR, (GRADCAM, LOCALISATION, TSNE), COMMANDS["explain"])
     grid(trained, cfg, out / GRADCAM)
     files = {"gradcam": out / GRADCAM}

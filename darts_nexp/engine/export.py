@@ -17,7 +17,7 @@ from ..deploy.predictor import Predictor, from_checkpoint, load
 from ..deploy.scorer import Scorer
 from ..errors import UserError
 from ..runs import COMMANDS, run_info
-from .study import open_trained
+from .study import check_trained, open_trained
 
 TOLERANCE = 1e-4  # largest difference of P(defect) between the file and PyTorch
 
@@ -34,6 +34,8 @@ class ExportConfig:
     """the file to write (default RUN_DIR/model.onnx or RUN_DIR/model.torchscript); an existing file is refused"""
     data_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.data-dir",))] = None
     """where the run's data is now, when it has moved (the check scores its validation images)"""
+    cache_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.cache-dir",), help_behavior_hint="")] = None
+    """decoded-image cache (default: the run's)"""
     check_images: int = 256
     """validation images scored by both the file and PyTorch (all of them when there are fewer)"""
     batch_size: int = 32
@@ -52,17 +54,17 @@ def largest_difference(a: Predictor, b: Predictor, pixels: np.ndarray, batch_siz
 def run(cfg: ExportConfig) -> Path:
     """Write the file, check it against PyTorch, and return its path."""
     command = COMMANDS["export"]
-    trained = open_trained(cfg.run_dir, command, torch.device("cpu"), cfg.data_dir)
-    if run_info(trained.path).get("status") != "finished":
-        raise UserError(f"{trained.path} has not finished training; finish it with {COMMANDS['train']} --resume "
-                        f"{trained.path}, then export it")
+    if cfg.run_dir is not None and run_info(check_trained(cfg.run_dir, command)).get("status") != "finished":
+        raise UserError(f"{cfg.run_dir} has not finished training; finish it with {COMMANDS['train']} --resume "
+                        f"{cfg.run_dir}, then export it")
+    trained = open_trained(cfg.run_dir, command, torch.device("cpu"), cfg.data_dir, cfg.cache_dir)
     out = Path(cfg.out) if cfg.out else trained.path / f"model{SUFFIXES[cfg.format]}"
     if out.suffix != SUFFIXES[cfg.format]:
         raise UserError(f"--out {out}: a {cfg.format} file must end in {SUFFIXES[cfg.format]}, so that darts-nexp "
                         f"knows it again; pass --out NAME{SUFFIXES[cfg.format]}")
     if out.exists():
         raise UserError(f"{out} already exists; pass another --out, or move it away")
-    torch_scorer = from_checkpoint(trained.checkpoint, trained.path)
+    torch_scorer = from_checkpoint(trained.checkpoint, trained.path, model=trained.model)
     try:
         write(Scorer(trained.model), record(trained.checkpoint), out, cfg.format)
     except OSError as e:

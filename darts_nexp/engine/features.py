@@ -70,7 +70,7 @@ def run(cfg: FeaturesConfig) -> dict:
     from sklearn.preprocessing import StandardScaler
 
     device = start_runtime(cfg.device, cfg.threads)
-    trained = open_trained(cfg.run_dir, COMMANDS["features"], device, cfg.data_dir)
+    trained = open_trained(cfg.run_dir, COMMANDS["features"], device, cfg.data_dir, cfg.cache_dir)
     out = output_dir(cfg, trained, FEATURES_DIR, (FEATURES,), COMMANDS["features"])
     splits = trained.splits
     train = sample(splits.train, cfg.max_train, cfg.seed)

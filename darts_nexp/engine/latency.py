@@ -46,7 +46,8 @@ def _file_rows(logits, shape, cfg: LatencyConfig, backend: str, device: torch.de
     rows = []
     for batch in cfg.batch_sizes:
         pixels = np.random.default_rng(0).uniform(0, 255, (batch, *shape)).astype(np.float32)
-        rows.append(row(backend, device.type, batch, median_seconds(lambda: logits(pixels), device, repeats=cfg.repeats)))
+        seconds = median_seconds(lambda: logits(pixels), device, repeats=cfg.repeats)
+        rows.append(row(backend, device.type, batch, seconds))
     return rows
 
 
@@ -71,7 +72,7 @@ def run(cfg: LatencyConfig) -> dict:
         shape = tuple(meta["input"]["shape"][1:])
         scorer = Scorer(load_model(checkpoint))
         for dev in devices:
-            rows += model_latency(scorer.to(dev), shape, cfg.batch_sizes, dev)
+            rows += model_latency(scorer.to(dev), shape, cfg.batch_sizes, dev, cfg.repeats)
         with tempfile.TemporaryDirectory() as tmp:
             onnx_file = write(scorer.cpu(), meta, Path(tmp) / "model.onnx", "onnx")
             logits, _ = open_file(onnx_file)

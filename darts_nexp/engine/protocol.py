@@ -33,10 +33,10 @@ from ..final import param_count
 from ..io import write_atomic
 from ..runs import CONFIG, GENOTYPE, HISTORY, METRICS, run_info, run_kind, saved_config
 from ..deploy import lut
-from ..deploy.latency import median_seconds
+from ..deploy.latency import machine, median_seconds
 from ..deploy.scorer import Scorer
 from ..plots import plot_pareto
-from ..runtime import pick_device
+from ..runtime import start_runtime
 from ..space import Genotype, auto_stem, genotype_file
 from . import sample as sampler
 from . import search as search_engine
@@ -52,8 +52,9 @@ ROW_FIELDS = ("kind", "cell", "genotype", "search_seed", "train_seed", "test_auc
 
 @dataclass
 class SearchSection(SearchConfig):
-    """`darts-nexp search` settings shared by every search of the protocol. seed, out and genotype_out are set per search by
-    the protocol, and data comes from protocol.data; only data.image_size may be given here (in the config file)."""
+    """`darts-nexp search` settings shared by every search of the protocol. seed, out, genotype_out and the latency
+    settings are set per search by the protocol, and data comes from protocol.data; only data.image_size may be
+    given here (in the config file)."""
     seed: Annotated[int, tyro.conf.Suppress] = 0
     out: Annotated[Optional[str], tyro.conf.Suppress] = None
     genotype_out: Annotated[Optional[str], tyro.conf.Suppress] = None
@@ -113,9 +114,19 @@ class ProtocolConfig:
                             "and/or --n-random 1 or more")
         if not self.train_seeds:
             raise UserError("--train-seeds is empty: every cell needs at least one training, e.g. --train-seeds 0")
-        if any(w < 0 for w in self.latency_weights) or len(set(self.latency_weights)) != len(self.latency_weights):
-            raise UserError(f"--latency-weights {self.latency_weights}: each must be >= 0, given once (0: the plain "
-                            f"search)")
+        weights = self.latency_weights
+        if not all(math.isfinite(w) and w >= 0 for w in weights) or len(set(weights)) != len(weights):
+            raise UserError(f"--latency-weights {weights}: each must be a finite number >= 0, given once (0: the "
+                            f"plain search)")
+        if any(weights):
+            search, train = shared_data(self.search, self.data), shared_data(self.train, self.data)
+            if train.data.image_size is None or search.data.image_size != train.data.image_size:
+                raise UserError(f"--latency-weights above 0 time the ops of the final network, so the search must see "
+                                f"the training's input size, and that size must be given: pass --data.image-size H W "
+                                f"(search {search.data.image_size}, train {train.data.image_size})")
+            if search.device != train.device:
+                raise UserError(f"--latency-weights above 0 need the search and the training on one device (the "
+                                f"latency table's): search.device {search.device}, train.device {train.device}")
         for name in ("search_seeds", "train_seeds"):
             seeds = getattr(self, name)
             if len(set(seeds)) != len(seeds):
@@ -305,9 +316,10 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     searches = len(cfg.search_seeds) * len(cfg.latency_weights)
     cells_count = searches + cfg.n_random + len(cfg.published)
     progress = Progress(searches + (cfg.n_random > 0) + cells_count * len(cfg.train_seeds) + 1)
-    table = latency_table(cfg) if any(cfg.latency_weights) else None
+    table_path, table = latency_table(cfg) if any(cfg.latency_weights) else (None, None)
 
-    cells = [_search(cfg, seed, weight, table, progress) for seed in cfg.search_seeds for weight in cfg.latency_weights]
+    cells = [_search(cfg, seed, weight, table_path, progress) for seed in cfg.search_seeds
+             for weight in cfg.latency_weights]
     if cfg.n_random:
         scfg = sample_config(cfg)
         progress(f"sampling {cfg.n_random} random cells into {scfg.out}"
@@ -318,83 +330,77 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     cells += [Cell("published", Path(p).stem, genotype_file(p), g) for p, g in zip(cfg.published, published)]
 
     rows = [_train(cfg, cell, seed, progress) for cell in cells for seed in cfg.train_seeds]
-    latency = _latencies(out / "latency.json", cells, rows, progress)
-    predicted = lut.load(table, **_table_target(cfg)) if table else None
+    device = start_runtime(cfg.train.device, cfg.train.threads)  # the trainings' device and threads
+    latency = _latencies(out / "latency.json", cells, rows, device, progress)
     for row in rows:
         row["latency_ms"] = round(latency[row["cell"]], 4)
         cell = next(c for c in cells if c.name == row["cell"])
-        row["predicted_latency_ms"] = round(lut.predict(predicted, cell.genotype), 4) if predicted else None
-    plot_pareto(cell_points(rows), out / "pareto.png", "test AUC against measured latency (batch 1, CPU)")
+        row["predicted_latency_ms"] = round(lut.predict(table, cell.genotype), 4) if table else None
+    plot_pareto(cell_points(rows), out / "pareto.png", f"test AUC against measured latency (batch 1, {device.type})")
     write_atomic(out / "protocol.yaml", yaml.safe_dump({"protocol": config.to_dict(cfg)}, sort_keys=False))
     write_atomic(out / "rows.json", json.dumps(rows, indent=1) + "\n")
     write_atomic(out / "rows.csv", _csv(rows))
-    summary = summarise(rows, len(cfg.train_seeds))
+    summary = summarise(rows, len(cfg.train_seeds), device.type)
     write_atomic(out / "summary.md", summary)
     print(f"\n{summary}\nrows: {out / 'rows.csv'}, {out / 'rows.json'}; summary: {out / 'summary.md'}; settings: "
           f"{out / 'protocol.yaml'}")
     return rows
 
 
-def _table_plan(cfg: ProtocolConfig) -> tuple[dict, torch.device]:
-    """The final network the cells are trained in, as a latency table describes it, and the device it runs on."""
+def latency_table(cfg: ProtocolConfig) -> tuple[Path, dict]:
+    """The latency table the latency-aware searches use, of the final network at the train settings on the
+    trainings' device and threads: measured once on this machine, then taken from the cache. (path, table)"""
     train = shared_data(cfg.train, cfg.data)
-    size = train.data.image_size
-    if size is None:
-        raise UserError("--latency-weights above 0 need the input size of the final network to time its ops: pass "
-                        "--data.image-size H W")
+    size = train.data.image_size  # given: validate() refuses latency weights without it
     plan = {"image_size": list(size), "stem": auto_stem(size) if train.stem == "auto" else train.stem,
             "layers": train.layers, "init_channels": train.init_channels, "stem_multiplier": train.stem_multiplier,
             "nodes": cfg.search.nodes}
-    return plan, pick_device(cfg.search.device)
-
-
-def _table_target(cfg: ProtocolConfig) -> dict:
-    plan, device = _table_plan(cfg)
-    return {"device": device.type, "image_size": plan["image_size"], "nodes": plan["nodes"]}
-
-
-def latency_table(cfg: ProtocolConfig) -> Path:
-    """The latency table the latency-aware searches use: measured once on this machine, then taken from the cache."""
-    plan, device = _table_plan(cfg)
+    device = start_runtime(train.device, train.threads)
     path = lut.cache_path(plan, device)
     if not path.is_file():
         print(f"measuring the latency table of the final network on {device.type} into {path}", flush=True)
         lut.save(lut.measure(plan, device), path)
-    return path
+    return path, lut.load(path, device.type, plan["image_size"], plan["nodes"])
 
 
-def _latencies(path: Path, cells: list[Cell], rows: list[dict], progress: Progress) -> dict[str, float]:
-    """The cells' latencies: those in `path` when it holds every cell (a rerun gives the same rows), else all of
-    them measured again side by side and kept there."""
-    wanted = {cell.name: cell.genotype.to_dict() for cell in cells}
-    kept = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    if all(kept.get(name, {}).get("genotype") == g for name, g in wanted.items()):
+def _latencies(path: Path, cells: list[Cell], rows: list[dict], device: torch.device, progress: Progress
+               ) -> dict[str, float]:
+    """The cells' latencies: those in `path` when it holds these very cells measured on this machine (a rerun gives
+    the same rows), else all of them measured again side by side and kept there."""
+    wanted = {cell.name: {"normal": cell.genotype.to_dict()["normal"], "reduce": cell.genotype.to_dict()["reduce"]}
+              for cell in cells}
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        kept = {}  # damaged: measured again
+    here = machine(device)
+    if kept.get("machine") == here and all(kept.get("cells", {}).get(n, {}).get("cell") == w
+                                           for n, w in wanted.items()):
         progress(f"latency of {len(cells)} final networks: measured earlier, kept in {path}")
-        return {name: kept[name]["ms"] for name in wanted}
-    progress(f"measuring the latency of {len(cells)} final networks side by side")
-    latency = cell_latencies(cells, rows)
-    write_atomic(path, json.dumps({name: {"genotype": wanted[name], "ms": ms} for name, ms in latency.items()},
-                                  indent=1) + "\n")
+        return {name: kept["cells"][name]["ms"] for name in wanted}
+    progress(f"measuring the latency of {len(cells)} final networks side by side on {device.type}")
+    latency = cell_latencies(cells, rows, device)
+    write_atomic(path, json.dumps({"machine": here, "cells": {name: {"cell": wanted[name], "ms": ms}
+                                                              for name, ms in latency.items()}}, indent=1) + "\n")
     return latency
 
 
-def cell_latencies(cells: list[Cell], rows: list[dict], rounds: int = 5) -> dict[str, float]:
-    """Batch-1 CPU latency in ms of every cell's final network at its run's settings, measured side by side: each of
+def cell_latencies(cells: list[Cell], rows: list[dict], device: torch.device, rounds: int = 5) -> dict[str, float]:
+    """Batch-1 latency in ms of every cell's final network at its run's settings, measured side by side: each of
     `rounds` rounds times every network once (a median of 5 calls), and a cell's figure is the median of its rounds,
     so that a slow moment of a shared machine falls on every cell alike."""
-    cpu = torch.device("cpu")
     scorers, shapes = {}, {}
     for cell in cells:
         run_dir = Path(next(r["run_dir"] for r in rows if r["cell"] == cell.name))
         trained = config.from_dict(TrainConfig, saved_config(run_dir, "train"), str(run_dir / CONFIG))
-        scorers[cell.name] = Scorer(train_engine.build_model(trained, cell.genotype)).eval()
+        scorers[cell.name] = Scorer(train_engine.build_model(trained, cell.genotype)).to(device)
         shapes[cell.name] = (1, trained.data.channels, *trained.data.image_size)
     times = {name: [] for name in scorers}
     with torch.no_grad():
         for r in range(rounds):
             for name, scorer in scorers.items():
-                x = torch.rand(shapes[name]) * 255
-                times[name].append(median_seconds(lambda: scorer(x), cpu, warmup=3 if r == 0 else 1, repeats=5))
+                x = torch.rand(shapes[name], device=device) * 255
+                times[name].append(median_seconds(lambda: scorer(x), device, warmup=3 if r == 0 else 1, repeats=5))
     return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
@@ -428,8 +434,8 @@ def _number(value) -> float:
     return float(value) if value is not None else math.nan
 
 
-def summarise(rows: list[dict], train_seeds: int) -> str:
-    """summary.md: the three groups, the published cells one by one, and the verdict."""
+def summarise(rows: list[dict], train_seeds: int, device: str = "cpu") -> str:
+    """summary.md: the groups, the published cells one by one, the verdict, and the cost (latency on `device`)."""
     cells: dict[str, dict] = {}
     for row in rows:
         cell = cells.setdefault(row["cell"], {"kind": row["kind"], "genotype": row["genotype"], "aucs": [],
@@ -470,17 +476,24 @@ def summarise(rows: list[dict], train_seeds: int) -> str:
             lines.append(f"- {name} ({c['genotype']}): test AUC {c['auc']:.4f}, {c['params']:,} params, "
                          f"{c['skips']} skips in the normal cell{versus}")
     lines += ["", noise_line(cells, train_seeds), "", verdict(cells, groups), ""]
-    lines += cost_lines(cells, train_seeds)
+    lines += cost_lines(cells, train_seeds, device)
     return "\n".join(lines)
 
 
-def cost_lines(cells: dict, train_seeds: int) -> list[str]:
+def pooled_noise(cells: dict) -> tuple[float, int]:
+    """(the pooled standard deviation of one cell's test AUC between training seeds, the cells it pools); NaN
+    when no cell has two seeds. Pooled: each cell's seeds scatter around its own mean, whatever that mean is."""
+    variances = [statistics.variance(c["finite"]) for c in cells.values() if len(c["finite"]) > 1]
+    return (math.sqrt(statistics.fmean(variances)) if variances else math.nan), len(variances)
+
+
+def cost_lines(cells: dict, train_seeds: int, device: str) -> list[str]:
     """The cost table (measured latency per group, pareto.png) and how each latency-aware cell does against the
     random cells: within the training noise of the best one's AUC, at 0.6 of the median one's latency or less?"""
     if not any(math.isfinite(c["latency"]) for c in cells.values()):
         return []
-    lines = ["## Cost", "", "Latency of each cell's final network on the CPU at batch 1, all measured side by side in "
-             "one process after the trainings (pareto.png draws test AUC against it).", "",
+    lines = ["## Cost", "", f"Latency of each cell's final network on the {device} at batch 1, all measured side by "
+             f"side in one process after the trainings (pareto.png draws test AUC against it).", "",
              "| group | n | latency ms mean | min | max |", "|---|---|---|---|---|"]
     for kind in KINDS:
         lat = [c["latency"] for c in cells.values() if c["kind"] == kind and math.isfinite(c["latency"])]
@@ -491,8 +504,7 @@ def cost_lines(cells: dict, train_seeds: int) -> list[str]:
     if random and aware:
         best = max(random, key=lambda c: c["auc"])
         median = statistics.median(c["latency"] for c in random)
-        variances = [statistics.variance(c["finite"]) for c in cells.values() if len(c["finite"]) > 1]
-        se = math.sqrt(statistics.fmean(variances)) / math.sqrt(train_seeds) if variances else math.nan
+        se = pooled_noise(cells)[0] / math.sqrt(train_seeds)
         lines.append("")
         for name, c in aware:
             ratio = c["latency"] / median
@@ -508,14 +520,12 @@ def cost_lines(cells: dict, train_seeds: int) -> list[str]:
 
 def noise_line(cells: dict, train_seeds: int) -> str:
     """How much one cell's test AUC moves between training seeds: the yardstick for every gap in the table."""
-    variances = [statistics.variance(c["finite"]) for c in cells.values() if len(c["finite"]) > 1]
-    if not variances:
+    std, pooled = pooled_noise(cells)
+    if not pooled:
         return ("Training noise: not measured (one training seed per cell), so a gap between two cells may be "
                 "training luck alone; `--train-seeds 0 1 2` measures it.")
-    # Pooled over the cells: each cell's seeds scatter around its own mean, whatever that mean is.
-    std = math.sqrt(statistics.fmean(variances))
     return (f"Training noise: one cell's test AUC varies between training seeds with a pooled standard deviation "
-            f"of {std:.4f} ({len(variances)} cells); a cell's mean over {train_seeds} seeds is known to about "
+            f"of {std:.4f} ({pooled} cells); a cell's mean over {train_seeds} seeds is known to about "
             f"±{std / math.sqrt(train_seeds):.4f}.")
 
 
@@ -533,7 +543,7 @@ def verdict(cells: dict, groups: dict) -> str:
     else:
         text += "; no random-group standard deviation: " + ("one random cell)" if len(random) < 2 else
                                                             "the random cells all scored the same)")
-    others = [c["auc"] for c in cells.values() if c["kind"] != "searched" and math.isfinite(c["auc"])]
+    others = [c["auc"] for c in cells.values() if c["kind"] in ("random", "published") and math.isfinite(c["auc"])]
     everyone = sorted((c["auc"] for c in cells.values() if math.isfinite(c["auc"])), reverse=True)
     ranks = sorted(1 + sum(a > c["auc"] for a in everyone) for c in cells.values()
                    if c["kind"] == "searched" and math.isfinite(c["auc"]))

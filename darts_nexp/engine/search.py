@@ -35,8 +35,9 @@ from .search_log import log_epoch
 @dataclass
 class SearchConfig:
     """Settings of `darts-nexp search` (docs/search.md)."""
+    # The latency table may move (a cleaned cache): its contents are checked again on resume.
     RESUME_MAY_CHANGE = ("device", "threads", "amp", "channels_last", "compile", "progress", "genotype_out",
-                         "max_skips", "data.data_dir", "data.cache_dir")
+                         "max_skips", "latency_table", "data.data_dir", "data.cache_dir")
     seed: int = 0
     """seeds the split, the data order and the supernet"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -92,7 +93,8 @@ class SearchConfig:
     """lambda of the latency term added to the architecture loss: lambda x expected latency in ms, or with
     --latency-target lambda x the ms above it (0: off; needs --latency-table)"""
     latency_target: Annotated[Optional[float], DEFAULT_IN_HELP] = None
-    """ms of the cells' latency that cost nothing (default: every ms costs)"""
+    """ms of the supernet's expected latency (over all its edges, as --latency-weight sees it) that cost nothing
+    (default: every ms costs)"""
     latency_table: Annotated[Optional[str], DEFAULT_IN_HELP] = None
     """latency table of the final network on the target device (darts-nexp latency-table); with it, the genotype
     records its predicted latency"""
@@ -139,6 +141,9 @@ class SearchConfig:
                             "darts-nexp latency-table (docs/deploy.md)")
         if self.latency_target is not None and not self.latency_target > 0:
             raise UserError(f"--latency-target is a latency in ms, > 0 (got {self.latency_target})")
+        if self.latency_target is not None and not self.latency_weight:
+            raise UserError("--latency-target applies to the latency term: pass --latency-weight too (or drop the "
+                            "target)")
         if self.max_skips is not None and not 0 <= self.max_skips <= 2 * self.nodes:
             raise UserError(f"--max-skips must be in 0..{2 * self.nodes} (got {self.max_skips})")
         if self.optimizer == "adamw" and self.order == "second":
@@ -192,8 +197,10 @@ class SearchJob:
     validation on the architecture half; the genotype of the epoch, and how many of its edges changed."""
 
     def __init__(self, cfg: SearchConfig, run: Run, model: SearchNetwork, architect: Architect, weight_opt,
-                 scheduler, splits, ranks: distributed.Ranks, device: torch.device, history: list):
+                 scheduler, splits, ranks: distributed.Ranks, device: torch.device, history: list,
+                 costs: dict | None = None):
         self.cfg, self.run, self.model, self.architect, self.ranks = cfg, run, model, architect, ranks
+        self.costs = costs  # the latency table as tensors: the supernet's expected ms is logged every epoch
         self.weight_opt, self.scheduler, self.history = weight_opt, scheduler, history
         weight_half, arch_half = splits
         # Both halves train (weights on one, alphas on the other); validation scores the alpha half.
@@ -228,6 +235,10 @@ class SearchJob:
         self.genotype = self.model.genotype()
         self.ranks.agree(self.genotype.to_dict(), f"genotype after epoch {epoch + 1}")
         stats["normal_skips"] = self.genotype.normal_skips  # the collapse report
+        if self.costs is not None:
+            with torch.no_grad():
+                alphas = {name: getattr(self.model, name) for name in self.costs}
+                stats["expected_latency_ms"] = lut.expected(self.costs, alphas).item()
         stats["changed"], self.previous = self.genotype.changes_from(self.previous), self.genotype
         counts = ("epoch", "normal_skips", "changed")
         entry = {**{k: float(v) for k, v in stats.items() if k not in counts}, **{k: int(stats[k]) for k in counts},
@@ -260,9 +271,10 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
     start_run(run, cfg, splits, resume, ranks)
     torch.manual_seed(cfg.seed)
     model, weight_opt, scheduler, architect = build(cfg, device, ranks)
+    costs = lut.tensors(table, device) if table is not None else None
+    alphas = {name: getattr(model, name) for name in ("alpha_normal", "alpha_reduce")}  # live: gradients flow
     if cfg.latency_weight:
-        alphas = {name: getattr(model, name) for name in ("alpha_normal", "alpha_reduce")}  # live: gradients flow
-        architect.penalty = lambda: latency_penalty(cfg, table, alphas)
+        architect.penalty = lambda: latency_penalty(cfg, costs, alphas)
     start_epoch, history = 0, []
     if resume and run.file(SEARCH_CHECKPOINT).is_file():
         state = load_checkpoint(run.file(SEARCH_CHECKPOINT), ("search",))
@@ -273,7 +285,7 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
         start_epoch, history = state["epoch"] + 1, state["history"]
         print(f"resuming {run} after epoch {start_epoch} of {cfg.epochs}")
     ranks.copy_from_main_(model)
-    job = SearchJob(cfg, run, model, architect, weight_opt, scheduler, splits, ranks, device, history)
+    job = SearchJob(cfg, run, model, architect, weight_opt, scheduler, splits, ranks, device, history, costs)
     # Adam moves an alpha by about arch_lr per step at most, so this bounds how far any alpha can travel.
     reach = cfg.arch_lr * (cfg.epochs - cfg.warmup_epochs) * len(job.weight_batches)
     hint = (f"start a new search with a lower weight learning rate (--lr, now {cfg.lr:g}) or alpha learning rate "
@@ -282,10 +294,10 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
     return _finish(cfg, run, model, history, time.time() - start, reach, device, table)
 
 
-def latency_penalty(cfg: SearchConfig, table: dict, alphas: dict) -> torch.Tensor:
+def latency_penalty(cfg: SearchConfig, costs: dict, alphas: dict) -> torch.Tensor:
     """The latency term of the architecture loss, ProxylessNAS's additive form: lambda x E[latency], or lambda x
     the expected ms above --latency-target (a hinge), so that a line's budget costs nothing until it is spent."""
-    expected = lut.expected(table, alphas)
+    expected = lut.expected(costs, alphas)
     if cfg.latency_target is not None:
         expected = torch.relu(expected - cfg.latency_target)
     return cfg.latency_weight * expected
@@ -325,7 +337,8 @@ def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list
     genotype = model.genotype(name=f"search-{cfg.data.dataset}", meta=meta, max_skips=cfg.max_skips)
     if table is not None:
         genotype.meta.update(latency_weight=cfg.latency_weight, latency_table=str(cfg.latency_table),
-                             predicted_latency_ms=round(lut.predict(table, genotype), 4), latency_plan=table["plan"])
+                             predicted_latency_ms=round(lut.predict(table, genotype), 4), latency_plan=table["plan"],
+                             latency_device=table["device"])
     if not run_dir.writes:  # another rank than 0: rank 0 writes the results
         return SearchResult(run_dir.path, genotype, cfg.genotype_path(), model.arch_state(), history, seconds)
     genotype.save(run_dir.file(GENOTYPE))

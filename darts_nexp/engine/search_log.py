@@ -18,6 +18,8 @@ def log_epoch(writer, model, stats: dict, genotype, architect) -> None:
     writer.add_scalar("lr/weights", stats["lr"], epoch)
     writer.add_scalar("lr/alphas", architect.optimizer.param_groups[0]["lr"], epoch)
     writer.add_scalar("memory/peak_mb", stats["peak_mb"], epoch)
+    if "expected_latency_ms" in stats:
+        writer.add_scalar("search/expected_latency_ms", stats["expected_latency_ms"], epoch)
     names = edge_names(model.nodes)
     for cell, alpha in model.arch_state().items():
         if alpha.dim() == 1:  # the edge betas of edge normalisation

@@ -28,6 +28,8 @@ class StudyConfig:
     """the run directory of a darts-nexp train run"""
     data_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.data-dir",))] = None
     """where the run's data is now, when it has moved"""
+    cache_dir: Annotated[Optional[str], tyro.conf.arg(aliases=("--data.cache-dir",), help_behavior_hint="")] = None
+    """decoded-image cache (default: the run's)"""
     batch_size: int = 64
     """images per batch"""
     seed: int = 0
@@ -84,16 +86,18 @@ def check_trained(run_dir: str | Path, command: str) -> Path:
     return path
 
 
-def open_trained(run_dir: str | Path | None, command: str, device: torch.device, data_dir: Optional[str] = None
-                 ) -> TrainedRun:
-    """Load the run's config, best network and splits. `data_dir` points at the data when it has moved; data that
-    is not what the run was trained on is refused."""
+def open_trained(run_dir: str | Path | None, command: str, device: torch.device, data_dir: Optional[str] = None,
+                 cache_dir: Optional[str] = None) -> TrainedRun:
+    """Load the run's config, best network and splits. `data_dir` points at the data when it has moved, `cache_dir`
+    at another image cache; data that is not what the run was trained on is refused."""
     if run_dir is None:
         raise UserError(f"no run given; pass the run directory of a {COMMANDS['train']} run: {command} RUN_DIR")
     path = check_trained(run_dir, command)
     cfg = from_dict(TrainConfig, read_config(path), where=str(path / CONFIG))
     if data_dir is not None:
         cfg.data.data_dir = data_dir
+    if cache_dir is not None:
+        cfg.data.cache_dir = cache_dir
     splits = train_splits(cfg.data, cfg.seed)
     check_splits(path, splits, "pass the data it was trained on with --data-dir")
     checkpoint = load_checkpoint(path / BEST, ("best",), hint=f"train it again with {COMMANDS['train']}")

@@ -44,8 +44,8 @@ class TrainConfig:
     """darts (the network of --genotype), or a torchvision classification model by name: resnet18, resnet50,
     resnext50_32x4d, wide_resnet50_2, densenet121, vgg16, efficientnet_b0, ... (an unknown name gets the list)"""
     genotype: Optional[str] = None
-    """genotype YAML file (genotypes/*.yaml, or one written by darts-nexp search), or the name of a published one: darts_v1, darts_v2; for
-    --model darts"""
+    """genotype YAML file (one written by darts-nexp search), or the name of a published one: darts_v1, darts_v2;
+    for --model darts"""
     pretrained: str = "none"
     """torchvision models: none (from scratch), imagenet (torchvision's weights, from the torch hub cache), or the
     path of a torchvision state dict of the same architecture"""
@@ -148,7 +148,7 @@ def load_genotype(cfg: TrainConfig) -> Optional[Genotype]:
             raise UserError(f"--genotype is for the darts network, not {cfg.model}; drop one of them")
         return None
     if cfg.genotype is None:
-        raise UserError("no genotype given; pass --genotype FILE (for example genotypes/darts_v2.yaml), or a "
+        raise UserError("no genotype given; pass --genotype FILE (or a published one by name, such as darts_v2), or a "
                         "torchvision model with --model NAME")
     genotype = Genotype.load(cfg.genotype)
     check_buildable(genotype, cfg.genotype)
@@ -252,7 +252,7 @@ class TrainJob:
         self.optimizer = make_optimizer(cfg, model)
         self.scheduler = make_scheduler(cfg, self.optimizer)
         self.amp = Amp(device, cfg.amp, cfg.amp_dtype)
-        self.best_auc, self.improved = None, False
+        self.best_auc = None
         if state is not None:
             if cfg.schedule == "cosine" and state["scheduler"].get("T_max") != cfg.epochs:
                 raise UserError(f"--epochs {cfg.epochs}: this run's cosine schedule was laid out for "
@@ -287,8 +287,8 @@ class TrainJob:
 
     def end(self, epoch: int, stats: dict, scores, labels) -> tuple[dict, str]:
         score = -math.inf if math.isnan(stats["val_auc"]) else stats["val_auc"]
-        self.improved = self.best_auc is None or score > self.best_auc
-        if self.improved:
+        improved = self.best_auc is None or score > self.best_auc
+        if improved:
             self.best_auc = score
             threshold = {**choose_threshold(labels, scores, self.cfg.threshold_cost_ratio,
                                             self.cfg.threshold_max_fpr), "chosen_on": "validation"}
@@ -296,7 +296,7 @@ class TrainJob:
             self.run.save_checkpoint(BEST, "best", {**self.common, "state_dict": self.model.state_dict(),
                                                     "epoch": epoch, "val_auc": stats["val_auc"], "val": val,
                                                     "threshold": threshold})
-        return {k: float(v) for k, v in stats.items()}, "  (best)" if self.improved else ""
+        return {k: float(v) for k, v in stats.items()}, "  (best)" if improved else ""
 
     def log(self, writer, stats: dict) -> None:
         for key in ("train_loss", "train_main_loss", "train_auc", "val_loss", "val_auc", "lr"):
@@ -355,6 +355,22 @@ def measure_latency(model: torch.nn.Module, data: DataConfig, device: torch.devi
             "batch_32_images_per_s": rows[1]["images_per_s"]}
 
 
+def prediction_note(cfg: TrainConfig, genotype: Optional[Genotype], device: torch.device) -> str | None:
+    """What the search's latency table predicted for this network's cells, when the table describes this very
+    network on this device (docs/deploy.md); None when the genotype has no prediction."""
+    meta = genotype.meta if genotype is not None else {}
+    if "predicted_latency_ms" not in meta:
+        return None
+    plan = {"image_size": list(cfg.data.image_size), "stem": cfg.stem, "layers": cfg.layers,
+            "init_channels": cfg.init_channels, "stem_multiplier": cfg.stem_multiplier,
+            "nodes": len(genotype.normal) // 2}
+    if meta.get("latency_plan") != plan or meta.get("latency_device") != device.type:
+        return (f"the search's latency table was measured for another network or device ({meta.get('latency_plan')} "
+                f"on {meta.get('latency_device')}), so its prediction does not apply here")
+    return (f"the search's latency table predicted {meta['predicted_latency_ms']:.3f} ms at batch 1 for the cells; "
+            f"the measured figure also holds the stem, the cells' input preprocessing and the classifier")
+
+
 def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, seconds: float) -> TrainResult:
     """Score the test split (and the unlabelled folder) with the best checkpoint; print where everything went."""
     best = load_checkpoint(run_dir.file(BEST), ("best",))
@@ -381,10 +397,9 @@ def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, secon
     print(f"  latency ({latency['backend']} on {latency['device']}, {latency['threads']} threads): "
           f"{latency['batch_1_ms_per_image']:.2f} ms per image at batch 1, {latency['batch_32_ms_per_image']:.2f} ms "
           f"at batch 32 ({latency['batch_32_images_per_s']:,.0f} images/s)")
-    predicted = getattr(model, "genotype", None) and model.genotype.meta.get("predicted_latency_ms")
-    if predicted is not None:
-        print(f"  the search's latency table predicted {predicted:.3f} ms at batch 1 for the cells alone (the stem "
-              f"and classifier add the same to every cell)")
+    note = prediction_note(cfg, getattr(model, "genotype", None), device)
+    if note:
+        print(f"  {note}")
     for path in files:
         print(f"  {path.name + ':':17s}{path}")
     print(f"  {'checkpoints:':17s}{run_dir.file(BEST)} (scored), {run_dir.file(LAST)} (continue with --resume "
