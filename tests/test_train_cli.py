@@ -92,6 +92,8 @@ def test_resume_is_exact(full_run, unlabelled_test_data, tmp_path, monkeypatch, 
         assert h.pop("peak_mb") > 0
     assert a["history"] == b["history"]
     ours, theirs = (json.loads((d / "metrics.json").read_text()) for d in (out, full_run.run_dir))
+    # Latency is a timing of the machine, like peak memory above; every other figure must be the same.
+    assert ours.pop("latency").keys() == theirs.pop("latency").keys()
     assert ours.pop("checkpoint") != theirs.pop("checkpoint") and ours == theirs  # null for NaN: comparable
     assert (out / "predictions.csv").read_text() == (full_run.run_dir / "predictions.csv").read_text()
 
