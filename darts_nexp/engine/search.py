@@ -201,7 +201,7 @@ class SearchJob:
                  costs: dict | None = None):
         self.cfg, self.run, self.model, self.architect, self.ranks = cfg, run, model, architect, ranks
         self.costs = costs  # the latency table as tensors: the supernet's expected ms is logged every epoch
-        self.weight_opt, self.scheduler, self.history = weight_opt, scheduler, history
+        self.weight_opt, self.scheduler = weight_opt, scheduler
         weight_half, arch_half = splits
         # Both halves train (weights on one, alphas on the other); validation scores the alpha half.
         self.weight_batches = Batches(weight_half, cfg.batch_size, device, shuffle=True, seed=cfg.seed,
@@ -272,8 +272,8 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
     torch.manual_seed(cfg.seed)
     model, weight_opt, scheduler, architect = build(cfg, device, ranks)
     costs = lut.tensors(table, device) if table is not None else None
-    alphas = {name: getattr(model, name) for name in ("alpha_normal", "alpha_reduce")}  # live: gradients flow
     if cfg.latency_weight:
+        alphas = {name: getattr(model, name) for name in costs}  # the live parameters: gradients flow
         architect.penalty = lambda: latency_penalty(cfg, costs, alphas)
     start_epoch, history = 0, []
     if resume and run.file(SEARCH_CHECKPOINT).is_file():
