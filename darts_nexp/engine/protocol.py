@@ -511,10 +511,11 @@ def cost_lines(cells: dict, train_seeds: int, device: str) -> list[str]:
             close = c["auc"] >= best["auc"] - 2 * se if math.isfinite(se) else None
             judged = ("not judged: one training seed, so the noise is not known" if close is None else
                       f"the goal {'is met' if close and ratio <= 0.6 else 'is not met'}")
+            noise = f"; 2 standard errors of training noise: {2 * se:.4f}" if math.isfinite(se) else ""
             lines.append(f"- {name}: test AUC {c['auc']:.4f} against the best random cell's {best['auc']:.4f} "
-                         f"({c['auc'] - best['auc']:+.4f}; 2 standard errors of training noise: "
-                         f"{2 * se:.4f}), latency {c['latency']:.3f} ms = {ratio:.2f}x the median random cell's "
-                         f"{median:.3f} ms: {judged} (within noise of the best random AUC at <= 0.6x its latency)")
+                         f"({c['auc'] - best['auc']:+.4f}{noise}), latency {c['latency']:.3f} ms = {ratio:.2f}x the "
+                         f"median random cell's {median:.3f} ms: {judged} (within noise of the best random AUC at "
+                         f"<= 0.6x its latency)")
     return lines + [""]
 
 
