@@ -20,10 +20,16 @@ import yaml
 from ..errors import UserError
 from ..io import load_user_yaml, read_user_text, write_atomic
 from ..runs import COMMANDS
-from ..space import PRIMITIVES, Genotype, create_op, edge_inputs, edge_stride, first_cell_size, plan_cells
+from ..space import PRIMITIVES, Genotype, auto_stem, create_op, edge_inputs, edge_stride, first_cell_size, plan_cells
 from .latency import machine, median_seconds
 
 FORMAT = 1
+
+
+def network_plan(image_size, stem: str, layers: int, init_channels: int, stem_multiplier: int, nodes: int) -> dict:
+    """The final network a table describes, as tables, genotypes and trainings record it (stem "auto" resolved)."""
+    return {"image_size": list(image_size), "stem": auto_stem(image_size) if stem == "auto" else stem,
+            "layers": layers, "init_channels": init_channels, "stem_multiplier": stem_multiplier, "nodes": nodes}
 
 
 def cell_sizes(plan: dict) -> list[tuple[bool, int, tuple[int, int], tuple[int, int]]]:

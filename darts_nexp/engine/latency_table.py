@@ -12,7 +12,6 @@ from ..deploy import lut
 from ..errors import UserError
 from ..runs import COMMANDS
 from ..runtime import start_runtime
-from ..space import auto_stem
 
 
 @dataclass
@@ -52,9 +51,7 @@ def run(cfg: LatencyTableConfig) -> Path:
         raise UserError("pass the input size of the search and the training: --image-size H W (128 132 for "
                         "Nexperia's images, 64 64 for the demo)")
     device = start_runtime(cfg.device, cfg.threads)
-    plan = {"image_size": list(cfg.image_size), "stem": auto_stem(cfg.image_size) if cfg.stem == "auto" else cfg.stem,
-            "layers": cfg.layers, "init_channels": cfg.init_channels, "stem_multiplier": cfg.stem_multiplier,
-            "nodes": cfg.nodes}
+    plan = lut.network_plan(cfg.image_size, cfg.stem, cfg.layers, cfg.init_channels, cfg.stem_multiplier, cfg.nodes)
     path = Path(cfg.out) if cfg.out else lut.cache_path(plan, device)
     if cfg.out is None and path.is_file():
         print(f"latency table (cached): {path}")

@@ -352,9 +352,8 @@ def latency_table(cfg: ProtocolConfig) -> tuple[Path, dict]:
     trainings' device and threads: measured once on this machine, then taken from the cache. (path, table)"""
     train = shared_data(cfg.train, cfg.data)
     size = train.data.image_size  # given: validate() refuses latency weights without it
-    plan = {"image_size": list(size), "stem": auto_stem(size) if train.stem == "auto" else train.stem,
-            "layers": train.layers, "init_channels": train.init_channels, "stem_multiplier": train.stem_multiplier,
-            "nodes": cfg.search.nodes}
+    plan = lut.network_plan(size, train.stem, train.layers, train.init_channels, train.stem_multiplier,
+                            cfg.search.nodes)
     device = start_runtime(train.device, train.threads)
     path = lut.cache_path(plan, device)
     if not path.is_file():

@@ -18,6 +18,7 @@ import torch
 from .. import distributed
 from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser, to_dict
 from ..data import Batches, DataConfig, train_splits
+from ..deploy import lut
 from ..deploy.latency import model_latency
 from ..deploy.scorer import Scorer
 from ..errors import UserError
@@ -361,9 +362,8 @@ def prediction_note(cfg: TrainConfig, genotype: Optional[Genotype], device: torc
     meta = genotype.meta if genotype is not None else {}
     if "predicted_latency_ms" not in meta:
         return None
-    plan = {"image_size": list(cfg.data.image_size), "stem": cfg.stem, "layers": cfg.layers,
-            "init_channels": cfg.init_channels, "stem_multiplier": cfg.stem_multiplier,
-            "nodes": len(genotype.normal) // 2}
+    plan = lut.network_plan(cfg.data.image_size, cfg.stem, cfg.layers, cfg.init_channels, cfg.stem_multiplier,
+                            len(genotype.normal) // 2)
     if meta.get("latency_plan") != plan or meta.get("latency_device") != device.type:
         return (f"the search's latency table was measured for another network or device ({meta.get('latency_plan')} "
                 f"on {meta.get('latency_device')}), so its prediction does not apply here")
