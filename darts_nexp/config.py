@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from importlib import resources
 from pathlib import Path
 
 import typeguard
@@ -124,6 +125,26 @@ def _deep_update(base: dict, new: dict) -> dict:
     for k, v in new.items():
         out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def packaged_config(name: str) -> Path | None:
+    """The config shipped with darts-nexp under `name` (`demo`, `smoke`, `protocol-cpu`, ...), None if there is none."""
+    path = resources.files("darts_nexp") / "configs" / f"{name}.yaml"
+    return Path(str(path)) if path.is_file() else None
+
+
+def config_path(name: str) -> Path:
+    """A `--config` value: a file, or the name of a config shipped with darts-nexp."""
+    path = Path(name)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name:
+        return path
+    packaged = packaged_config(name)
+    if packaged is None:
+        shipped = sorted(p.name[:-5] for p in (resources.files("darts_nexp") / "configs").iterdir()
+                         if p.name.endswith(".yaml"))
+        raise UserError(f"--config {name}: no such file, and no config of that name ships with darts-nexp "
+                        f"({', '.join(shipped)}); pass a YAML file or one of those names")
+    return packaged
 
 
 def read_yaml(path: Path | str, section: str | None = None, commands: dict[str, set[str]] | None = None) -> dict:

@@ -33,8 +33,8 @@ from .io import write_atomic
 FORMAT = 2
 KINDS = ("search", "train", "evaluate", "ensemble")
 # How messages name the command of each kind of run, and the other commands they send users to.
-COMMANDS = {name: f"darts-nexp {name}" for name in (*KINDS, "explain", "features", "protocol", "export", "latency",
-                                                     "latency-table")}
+COMMANDS = {name: f"darts-nexp {name}" for name in (*KINDS, "derive", "explain", "features", "protocol", "export",
+                                                     "latency", "latency-table")}
 RESUMABLE = ("search", "train")
 
 RUN_JSON = "run.json"
@@ -158,12 +158,17 @@ class Run:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def _mark(self, status: str) -> None:
+    def _mark(self, status: str, **more) -> None:
         if not self.writes:
             return
         info = _read_json(self.file(RUN_JSON)) if self.file(RUN_JSON).is_file() else {"kind": self.kind}
-        info.update(format=FORMAT, status=status, **({"finished": _now()} if status == "finished" else {}))
+        info.update(format=FORMAT, status=status, **({"finished": _now()} if status == "finished" else {}), **more)
         write_atomic(self.file(RUN_JSON), json.dumps(info, indent=1) + "\n")
+
+    def hold_searches(self, seeds: list[int]) -> None:
+        """Mark a search run as the parent of one search per seed (in seed-<seed>/), which keeps no checkpoint of
+        its own."""
+        self._mark("running", searches=list(seeds))
 
     def begin(self) -> None:
         """Mark a resumed run as running again (a new run is marked so when created)."""
@@ -236,7 +241,7 @@ def _resumable(path: Path, kind: str, with_config: bool = False) -> None:
                         f"with {COMMANDS[found]} --resume {path}")
     if found is None:
         raise UserError(f"--resume {path}: no {kind} run there; pass the folder of an earlier {COMMANDS[kind]} run")
-    files = AFTER_FIRST_EPOCH[kind]
+    files = () if run_info(path).get("searches") else AFTER_FIRST_EPOCH[kind]
     missing = [n for n in ([CONFIG] if with_config else []) + list(files if past_first_epoch(path, kind) else ())
                if not (path / n).is_file()]
     if missing:

@@ -29,7 +29,8 @@ protocol:
   data:
     image_size: [16, 16]
     synthetic: {n_train: 160, n_test: 60, size: [64, 64]}
-  search: {epochs: 1, order: first, batch_size: 32, init_channels: 4, layers: 3, device: cpu, progress: false}
+  search: {epochs: 1, order: first, batch_size: 32, init_channels: 4, layers: 3, nodes: 2, device: cpu,
+           progress: false, derive_images: 16, derive_tune_steps: 1}
   train: {epochs: 1, batch_size: 32, init_channels: 4, layers: 2, device: cpu, progress: false}
 """
 
@@ -44,25 +45,40 @@ def refuse(*args, **kwargs):
 
 
 def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, capsys):
-    rows = protocol_main(tiny_config(tmp_path))
+    rows = protocol_main(tiny_config(tmp_path, "--search-seeds", "0", "1", "--train-seeds", "0", "1"))
     out = tmp_path / "sq"
-    kinds = ["searched", "random", "random", "published", "published"]
-    assert [r["kind"] for r in rows] == kinds
-    assert [r["cell"] for r in rows] == ["searched-0", "random-000", "random-001", "darts_v1", "darts_v2"]
+    cells = ["searched-0", "searched-0-pt", "searched-1", "searched-1-pt", "random-000", "random-001", "darts_v1",
+             "darts_v2"]
+    kinds = ["searched", "searched-perturbation"] * 2 + ["random"] * 2 + ["published"] * 2
+    assert [r["cell"] for r in rows] == cells * 2 and [r["kind"] for r in rows] == kinds * 2
+    assert [r["train_seed"] for r in rows] == [0] * 8 + [1] * 8  # seed by seed
     with open(out / "rows.csv", newline="") as f:
         table = list(csv.DictReader(f))
-    assert [r["kind"] for r in table] == kinds
-    assert table[0]["search_seed"] == "0" and all(r["search_seed"] == "" for r in table[1:])
+    assert [r["kind"] for r in table] == kinds * 2
+    assert [r["search_seed"] for r in table[:8]] == ["0", "0", "1", "1", "", "", "", ""]
     assert json.loads((out / "rows.json").read_text()) == rows
     for row in rows:
         assert math.isfinite(row["test_auc"]) and 0 <= row["test_auc"] <= 1, row
-        assert row["params"] > 0 and row["train_seed"] == 0 and Path(row["genotype"]).is_file()
+        assert row["params"] > 0 and Path(row["genotype"]).is_file() and row["core_seconds"] >= 0
         assert row["normal_skips"] == sum(op == "skip_connect" for op, _ in Genotype.load(row["genotype"]).normal)
         assert (Path(row["run_dir"]) / "run.json").is_file()
-    assert math.isfinite(rows[0]["search_val_auc"]) and rows[1]["search_val_auc"] is None
+        assert (row["select_val_auc"] is None) == (row["kind"] == "published")
+    assert math.isfinite(rows[0]["search_val_auc"]) and rows[4]["search_val_auc"] is None
+    # the perturbation cell is read from the search's own supernet, and shares its supernet AUC
+    assert rows[1]["search_val_auc"] == rows[0]["search_val_auc"]
+    assert Genotype.load(out / "genotypes" / "searched-0-pt.yaml").meta["derive"] == "perturbation"
+    for cell in cells[:6]:  # every candidate got the short training, which never scored the test split
+        assert (out / f"select-{cell}" / "best.pt").is_file() and not (out / f"select-{cell}" / "metrics.json").exists()
+    with open(out / "candidates.csv", newline="") as f:
+        candidates = list(csv.DictReader(f))
+    assert [c["cell"] for c in candidates] == cells[:6]
+    assert all(float(c["select_core_seconds"]) >= 0 for c in candidates)
+    assert all(float(c["derive_core_seconds"]) > 0 for c in candidates if c["kind"] == "searched-perturbation")
     summary = (out / "summary.md").read_text()
-    for group in ("| searched | 1 |", "| random | 2 |", "| published | 2 |", "- darts_v2", "**Verdict:**",
-                  "## Cost"):
+    for group in ("| searched | 2 |", "| searched-perturbation | 2 |", "| random | 2 |", "| published | 2 |",
+                  "- darts_v2", "**Verdict:**", "## Cost", "## Choosing the cell", "| supernet, argmax |",
+                  "| retrain, perturbation |", "| random search |", "| mean random cell | 2 cells |",
+                  "Spearman", "core-seconds", "**Goal**"):
         assert group in summary, group
     assert "latency-aware" not in summary and (out / "pareto.png").stat().st_size > 0
     assert all(row["latency_ms"] > 0 and row["predicted_latency_ms"] is None for row in rows)
@@ -72,7 +88,8 @@ def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, ca
     real_train = train_cli.run
     monkeypatch.setattr(search_cli, "run", refuse)
     monkeypatch.setattr(train_cli, "run", refuse)
-    assert protocol_main(tiny_config(tmp_path)) == rows
+    seeds = ("--search-seeds", "0", "1", "--train-seeds", "0", "1")
+    assert protocol_main(tiny_config(tmp_path, *seeds)) == rows
     assert json.loads((out / "rows.json").read_text()) == rows
     assert "finished earlier" in capsys.readouterr().out
 
@@ -86,14 +103,14 @@ def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, ca
         return real_train(cfg, resume)
 
     monkeypatch.setattr(train_cli, "run", record)
-    again = protocol_main(tiny_config(tmp_path))
+    again = protocol_main(tiny_config(tmp_path, *seeds))
     assert calls == [("train-random-001-seed0", True)]
     assert [r["cell"] for r in again] == [r["cell"] for r in rows]
     assert json.loads(run_json.read_text())["status"] == "finished"
 
     # Changed training settings would mix two recipes in one table: refused, naming the setting.
     with pytest.raises(UserError, match="train.epochs"):
-        sq.run(parse(tiny_config(tmp_path, "--train.epochs", "2")))
+        sq.run(parse(tiny_config(tmp_path, *seeds, "--train.epochs", "2")))
 
 
 def test_a_published_file_that_does_not_load_is_refused_before_any_run(tmp_path):
@@ -179,12 +196,12 @@ def test_a_latency_aware_arm_is_searched_timed_and_judged(tmp_path, monkeypatch)
     and cached; every cell gets its measured and predicted latency, and the summary judges the goal."""
     monkeypatch.setenv("HOME", str(tmp_path))
     rows = protocol_main(tiny_config(tmp_path, "--latency-weights", "0", "50", "--n-random", "1",
-                                     "--train-seeds", "0", "1", "--published"))
-    cells = [r["cell"] for r in rows[::2]]
-    assert cells == ["searched-0", "searched-0-latency-50", "random-000"]
-    assert [r["kind"] for r in rows[::2]] == ["searched", "latency-aware", "random"]
-    aware = Genotype.load(rows[2]["genotype"])
-    assert aware.meta["latency_weight"] == 50 and aware.meta["predicted_latency_ms"] == rows[2]["predicted_latency_ms"]
+                                     "--train-seeds", "0", "1", "--published", "--derive", "argmax"))
+    cells = [r["cell"] for r in rows[:3]]
+    assert cells == ["searched-0", "searched-0-latency-50", "random-000"] and rows[3]["cell"] == "searched-0"
+    assert [r["kind"] for r in rows[:3]] == ["searched", "latency-aware", "random"]
+    aware = Genotype.load(rows[1]["genotype"])
+    assert aware.meta["latency_weight"] == 50 and aware.meta["predicted_latency_ms"] == rows[1]["predicted_latency_ms"]
     assert all(r["latency_ms"] > 0 and r["predicted_latency_ms"] > 0 for r in rows)
     assert [p.name for p in (tmp_path / ".cache" / "darts-nexp" / "latency").iterdir()]
     summary = (tmp_path / "sq" / "summary.md").read_text()

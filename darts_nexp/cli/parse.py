@@ -11,13 +11,11 @@ import argparse
 import contextlib
 import io
 import textwrap
-from importlib import resources
-from pathlib import Path
 
 import tyro
 from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
 
-from ..config import check_resumable, from_dict, read_yaml, validate
+from ..config import check_resumable, config_path, from_dict, read_yaml, validate
 from ..errors import UserError
 from ..runs import CONFIG, saved_config
 from .sections import section_fields
@@ -42,26 +40,6 @@ def _bool_rule(info: PrimitiveTypeInfo):
     return PrimitiveConstructorSpec(nargs=1, metavar="{true,false}", instance_from_str=parse,
                                     is_instance=lambda x: isinstance(x, bool),
                                     str_from_instance=lambda x: ["true" if x else "false"])
-
-
-def packaged_config(name: str) -> Path | None:
-    """The config shipped with darts-nexp under `name` (`demo`, `smoke`, `protocol-cpu`, ...), None if there is none."""
-    path = resources.files("darts_nexp") / "configs" / f"{name}.yaml"
-    return Path(str(path)) if path.is_file() else None
-
-
-def config_path(name: str) -> Path:
-    """A `--config` value: a file, or the name of a config shipped with darts-nexp."""
-    path = Path(name)
-    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in name:
-        return path
-    packaged = packaged_config(name)
-    if packaged is None:
-        shipped = sorted(p.name[:-5] for p in (resources.files("darts_nexp") / "configs").iterdir()
-                         if p.name.endswith(".yaml"))
-        raise UserError(f"--config {name}: no such file, and no config of that name ships with darts-nexp "
-                        f"({', '.join(shipped)}); pass a YAML file or one of those names")
-    return packaged
 
 
 def parse_args(cls, argv, description: str, base=None, prog: str | None = None):

@@ -13,15 +13,15 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import datetime
 import io
 import json
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
+import scipy.stats
 import torch
 import tyro
 import yaml
@@ -41,13 +41,18 @@ from ..space import Genotype, auto_stem, genotype_file
 from . import sample as sampler
 from . import search as search_engine
 from . import train as train_engine
-from .search import SearchConfig
+from .search import DERIVED, SearchConfig, derive_run
+from .select import CANDIDATES, core_seconds, ensure_trained, retrain_val_auc, run_state
 from .train import TrainConfig
 
 DARTS_V2 = "darts_v2"  # a published genotype, by name (space.Genotype.load)
-KINDS = ("searched", "latency-aware", "random", "published")
+KINDS = ("searched", "searched-perturbation", "latency-aware", "random", "published")
 ROW_FIELDS = ("kind", "cell", "genotype", "search_seed", "train_seed", "test_auc", "val_auc", "params",
-              "latency_ms", "predicted_latency_ms", "normal_skips", "search_val_auc", "seconds", "run_dir")
+              "latency_ms", "predicted_latency_ms", "normal_skips", "search_val_auc", "select_val_auc",
+              "core_seconds", "run_dir")
+SELECTED = ("searched", "searched-perturbation", "random")  # the candidates, which get the short training
+CANDIDATE_FIELDS = ("cell", "kind", "search_seed", "search_val_auc", "select_val_auc", "search_core_seconds",
+                    "derive_core_seconds", "select_core_seconds")
 
 
 @dataclass
@@ -56,6 +61,11 @@ class SearchSection(SearchConfig):
     settings are set per search by the protocol, and data comes from protocol.data; only data.image_size may be
     given here (in the config file)."""
     seed: Annotated[int, tyro.conf.Suppress] = 0
+    search_seeds: Annotated[list[int], tyro.conf.Suppress] = field(default_factory=list)
+    select_by: Annotated[Optional[str], tyro.conf.Suppress] = None
+    select_epochs: Annotated[int, tyro.conf.Suppress] = 1
+    select_train: Annotated[Optional[str], tyro.conf.Suppress] = None
+    derive: Annotated[str, tyro.conf.Suppress] = "argmax"
     out: Annotated[Optional[str], tyro.conf.Suppress] = None
     genotype_out: Annotated[Optional[str], tyro.conf.Suppress] = None
     latency_weight: Annotated[float, tyro.conf.Suppress] = 0.0
@@ -71,12 +81,14 @@ class TrainSection(TrainConfig):
     genotype: Annotated[Optional[str], tyro.conf.Suppress] = None
     seed: Annotated[int, tyro.conf.Suppress] = 0
     out: Annotated[Optional[str], tyro.conf.Suppress] = None
+    test: Annotated[bool, tyro.conf.Suppress] = True
     data: Annotated[DataConfig, tyro.conf.Suppress] = field(default_factory=DataConfig)
 
 
 # The fields above that the protocol sets for each run: a value given for one is refused, not silently replaced.
-PER_RUN = {"search": ("seed", "out", "genotype_out", "latency_weight", "latency_table"),
-           "train": ("genotype", "seed", "out")}
+PER_RUN = {"search": ("seed", "search_seeds", "select_by", "select_epochs", "select_train", "derive", "out",
+                      "genotype_out", "latency_weight", "latency_table"),
+           "train": ("genotype", "seed", "out", "test")}
 
 
 @dataclass
@@ -96,6 +108,12 @@ class ProtocolConfig:
     """each search seed runs once per weight: 0 is the plain search; above 0 a latency-aware search (cells
     searched-<seed>-latency-<weight>), with the latency table of the final network at the train settings, measured
     on this machine and cached (darts-nexp latency-table)"""
+    derive: list[Literal["argmax", "perturbation"]] = field(default_factory=lambda: ["argmax", "perturbation"])
+    """how the cell of each plain search is read, each a candidate: argmax (searched-<seed>) and perturbation
+    (searched-<seed>-pt: DARTS-PT, with search.derive_tune_steps and search.derive_images)"""
+    select_epochs: int = 1
+    """epochs of the short training every candidate (searched and random cells) gets, scored on its validation
+    split (select-<cell>/, the test split untouched): the signal of --select-by retrain and of random search"""
     like: bool = True
     """draw only random cells whose final network, at the train settings, has DARTS_V2's parameter count (+-10%)"""
     out: str = "runs/search-quality"
@@ -114,6 +132,11 @@ class ProtocolConfig:
                             "and/or --n-random 1 or more")
         if not self.train_seeds:
             raise UserError("--train-seeds is empty: every cell needs at least one training, e.g. --train-seeds 0")
+        if self.search_seeds and (not self.derive or len(set(self.derive)) != len(self.derive)):
+            raise UserError(f"--derive {' '.join(self.derive) or '(empty)'}: name argmax, perturbation or both, "
+                            f"each once")
+        if self.select_epochs < 1:
+            raise UserError(f"--select-epochs must be 1 or more (got {self.select_epochs})")
         weights = self.latency_weights
         if not all(math.isfinite(w) and w >= 0 for w in weights) or len(set(weights)) != len(weights):
             raise UserError(f"--latency-weights {weights}: each must be a finite number >= 0, given once (0: the "
@@ -184,55 +207,7 @@ class Cell:
     genotype: Genotype
     search_seed: Optional[int] = None
     search_val_auc: Optional[float] = None
-
-
-def _same_cell(a: Genotype, b: Genotype) -> bool:
-    return (a.normal, a.normal_concat, a.reduce, a.reduce_concat) == (b.normal, b.normal_concat, b.reduce,
-                                                                      b.reduce_concat)
-
-
-# Settings that do not change what a run computes, or that the protocol sets per run and checks otherwise.
-IGNORED = {"out", "genotype", "genotype_out", "progress", "device", "threads", "data.cache_dir", "latency_table"}
-
-
-def _changes(saved: dict, wanted) -> list[str]:
-    """The settings in which a run's saved config.yaml differs from what the protocol would run now. A setting that
-    an older darts-nexp did not save counts as its default."""
-    found = []
-    defaults = config.differences(config.to_dict(type(wanted)()), {})
-    for name, (value, old) in config.differences(config.to_dict(wanted), saved).items():
-        if name in IGNORED or (name == "stem" and value == "auto") or (name == "data.image_size" and value is None):
-            continue  # "auto" and None are resolved by the run itself and saved resolved
-        if old is None and name in defaults and defaults[name][0] == value:
-            continue
-        found.append(f"{name} {old!r} (now {value!r})")
-    return found
-
-
-def _run_state(path: Path, kind: str, wanted) -> str:
-    """"new", "finished" or "unfinished", after refusing a run of another kind or of other settings."""
-    found = run_kind(path) if path.is_dir() else None
-    if found is None:
-        return "new"  # absent or empty; a folder of foreign files is refused by Run.open with its own message
-    if found != kind:
-        raise UserError(f"{path} holds a {found} run where the protocol keeps a {kind} run; move it away or pass a "
-                        f"new --out")
-    if (path / CONFIG).is_file():
-        changed = _changes(saved_config(path, kind), wanted)
-        if changed:
-            changed = "; ".join(f"{kind}.{c}" for c in changed)
-            raise UserError(f"{path} was run with other settings: {changed}. The protocol compares runs made the "
-                            f"same way: restore those settings, or pass a new --out")
-    return "finished" if run_info(path).get("status") == "finished" else "unfinished"
-
-
-def _seconds(path: Path) -> Optional[float]:
-    """Wall time from the run's creation to its finish, as run.json records them (a resumed run's pause counts)."""
-    info = run_info(path)
-    if "created" not in info or "finished" not in info:
-        return None
-    delta = datetime.datetime.fromisoformat(info["finished"]) - datetime.datetime.fromisoformat(info["created"])
-    return delta.total_seconds()
+    select_val_auc: Optional[float] = None
 
 
 class Progress:
@@ -248,13 +223,16 @@ def searched_name(seed: int, weight: float) -> str:
     return f"searched-{seed}" if weight == 0 else f"searched-{seed}-latency-{weight:g}"
 
 
-def _search(cfg: ProtocolConfig, seed: int, weight: float, table: Optional[Path], progress: Progress) -> Cell:
+def _search(cfg: ProtocolConfig, seed: int, weight: float, table: Optional[Path], progress: Progress
+            ) -> list[Cell]:
+    """The search of `seed` at latency weight `weight`, and its cells: argmax and (plain searches only)
+    perturbation, as --derive asks."""
     out, name = Path(cfg.out), searched_name(seed, weight)
     run_dir, export = out / name.replace("searched", "search"), out / "genotypes" / f"{name}.yaml"
     scfg = plain(shared_data(cfg.search, cfg.data), SearchConfig)
     scfg.seed, scfg.out, scfg.genotype_out = seed, str(run_dir), str(export)
     scfg.latency_weight, scfg.latency_table = weight, str(table) if table else None
-    state = _run_state(run_dir, "search", scfg)
+    state = run_state(run_dir, "search", scfg)
     if state == "finished":
         progress(f"search {name}: finished earlier in {run_dir}, kept")
         if not export.is_file():  # the export was deleted; the run keeps its own copy
@@ -264,26 +242,44 @@ def _search(cfg: ProtocolConfig, seed: int, weight: float, table: Optional[Path]
                                           else ""))
         search_engine.run(scfg, resume=state == "unfinished")
     history = yaml.safe_load((run_dir / HISTORY).read_text(encoding="utf-8")) or [{}]
-    return Cell("searched" if weight == 0 else "latency-aware", name, export, Genotype.load(export), seed,
-                _finite_or_none(history[-1].get("val_auc")))
+    supernet = _finite_or_none(history[-1].get("val_auc"))
+    if weight:
+        return [Cell("latency-aware", name, export, Genotype.load(export), seed, supernet)]
+    cells = [Cell("searched", name, export, Genotype.load(export), seed, supernet)] if "argmax" in cfg.derive else []
+    if "perturbation" in cfg.derive:
+        derived = out / "genotypes" / f"{name}-pt.yaml"
+        wanted = {"derive_seed": seed, "derive_images": scfg.derive_images,
+                  "derive_tune_steps": scfg.derive_tune_steps}
+        kept = Genotype.load(run_dir / DERIVED).meta if (run_dir / DERIVED).is_file() else {}
+        if all(kept.get(k) == v for k, v in wanted.items()):
+            progress(f"perturbation cell of {name}: derived earlier in {run_dir / DERIVED}, kept")
+        else:
+            progress(f"perturbation cell of {name}: {scfg.derive_images} images, {scfg.derive_tune_steps} tuning "
+                     f"steps per decision")
+            derive_run(run_dir, scfg, start_runtime(scfg.device, scfg.threads), scfg.progress)
+        Genotype.load(run_dir / DERIVED).save(derived)
+        cells.append(Cell("searched-perturbation", f"{name}-pt", derived, Genotype.load(derived), seed, supernet))
+    return cells
+
+
+def _train_config(cfg: ProtocolConfig, cell: Cell, seed: int, run_dir: Path) -> TrainConfig:
+    tcfg = plain(shared_data(cfg.train, cfg.data), TrainConfig)
+    tcfg.genotype, tcfg.seed, tcfg.out = str(cell.path), seed, str(run_dir)
+    return tcfg
+
+
+def _select(cfg: ProtocolConfig, cell: Cell, progress: Progress) -> None:
+    """The candidate's short training (the first training seed, --select-epochs, no test) and its validation AUC."""
+    tcfg = _train_config(cfg, cell, cfg.train_seeds[0], Path(cfg.out) / f"select-{cell.name}")
+    tcfg.epochs, tcfg.test = cfg.select_epochs, False
+    run_dir = ensure_trained(tcfg, cell.genotype, f"short training of {cell.name} ({cfg.select_epochs} epoch(s))",
+                             progress)
+    cell.select_val_auc = retrain_val_auc(run_dir)
 
 
 def _train(cfg: ProtocolConfig, cell: Cell, seed: int, progress: Progress) -> dict:
-    run_dir = Path(cfg.out) / f"train-{cell.name}-seed{seed}"
-    tcfg = plain(shared_data(cfg.train, cfg.data), TrainConfig)
-    tcfg.genotype, tcfg.seed, tcfg.out = str(cell.path), seed, str(run_dir)
-    state = _run_state(run_dir, "train", tcfg)
-    if state != "new" and (run_dir / GENOTYPE).is_file() and not _same_cell(Genotype.load(run_dir / GENOTYPE),
-                                                                            cell.genotype):
-        raise UserError(f"{run_dir} trained another cell than {cell.path} holds now; move it away or pass a new "
-                        f"--out")
-    what = f"training {cell.name} (seed {seed})"
-    if state == "finished":
-        progress(f"{what}: finished earlier in {run_dir}, kept")
-    else:
-        progress(what + (f": resuming the unfinished run in {run_dir}" if state == "unfinished" else ""))
-        train_engine.run(tcfg, resume=state == "unfinished")
-    return _row(cell, seed, run_dir)
+    tcfg = _train_config(cfg, cell, seed, Path(cfg.out) / f"train-{cell.name}-seed{seed}")
+    return _row(cell, seed, ensure_trained(tcfg, cell.genotype, f"training {cell.name} (seed {seed})", progress))
 
 
 def _row(cell: Cell, seed: int, run_dir: Path) -> dict:
@@ -297,7 +293,7 @@ def _row(cell: Cell, seed: int, run_dir: Path) -> dict:
     return {"kind": cell.kind, "cell": cell.name, "genotype": str(cell.path), "search_seed": cell.search_seed,
             "train_seed": seed, "test_auc": metrics.get("auc"), "val_auc": metrics.get("val_auc"), "params": params,
             "normal_skips": cell.genotype.normal_skips, "search_val_auc": cell.search_val_auc,
-            "seconds": _seconds(run_dir), "run_dir": str(run_dir)}
+            "select_val_auc": cell.select_val_auc, "core_seconds": core_seconds(run_dir), "run_dir": str(run_dir)}
 
 
 def run(cfg: ProtocolConfig) -> list[dict]:
@@ -314,12 +310,15 @@ def run(cfg: ProtocolConfig) -> list[dict]:
                         f"the published genotype file")
     out = Path(cfg.out)
     searches = len(cfg.search_seeds) * len(cfg.latency_weights)
-    cells_count = searches + cfg.n_random + len(cfg.published)
-    progress = Progress(searches + (cfg.n_random > 0) + cells_count * len(cfg.train_seeds) + 1)
+    plain_searches = len(cfg.search_seeds) * (0.0 in cfg.latency_weights)
+    candidates_count = plain_searches * len(cfg.derive) + cfg.n_random
+    cells_count = searches + candidates_count - plain_searches + len(cfg.published)
+    progress = Progress(searches + plain_searches * ("perturbation" in cfg.derive) + (cfg.n_random > 0)
+                        + candidates_count + cells_count * len(cfg.train_seeds) + 1)
     table_path, table = latency_table(cfg) if any(cfg.latency_weights) else (None, None)
 
-    cells = [_search(cfg, seed, weight, table_path, progress) for seed in cfg.search_seeds
-             for weight in cfg.latency_weights]
+    cells = [cell for seed in cfg.search_seeds for weight in cfg.latency_weights
+             for cell in _search(cfg, seed, weight, table_path, progress)]
     if cfg.n_random:
         scfg = sample_config(cfg)
         progress(f"sampling {cfg.n_random} random cells into {scfg.out}"
@@ -328,8 +327,12 @@ def run(cfg: ProtocolConfig) -> list[dict]:
         for path in sampler.run(scfg):
             cells.append(Cell("random", path.stem, path, Genotype.load(path)))
     cells += [Cell("published", Path(p).stem, genotype_file(p), g) for p, g in zip(cfg.published, published)]
+    for cell in cells:
+        if cell.kind in SELECTED:
+            _select(cfg, cell, progress)
 
-    rows = [_train(cfg, cell, seed, progress) for cell in cells for seed in cfg.train_seeds]
+    # Seed by seed, so that a protocol stopped half-way has every cell trained with the first seeds.
+    rows = [_train(cfg, cell, seed, progress) for seed in cfg.train_seeds for cell in cells]
     device = start_runtime(cfg.train.device, cfg.train.threads)  # the trainings' device and threads
     latency = _latencies(out / "latency.json", cells, rows, device, progress)
     for row in rows:
@@ -340,7 +343,13 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     write_atomic(out / "protocol.yaml", yaml.safe_dump({"protocol": config.to_dict(cfg)}, sort_keys=False))
     write_atomic(out / "rows.json", json.dumps(rows, indent=1) + "\n")
     write_atomic(out / "rows.csv", _csv(rows))
+    spent = costs(cfg, cells)
+    write_atomic(out / CANDIDATES, _csv([{"cell": c.name, "kind": c.kind, "search_seed": c.search_seed,
+                                          "search_val_auc": c.search_val_auc, "select_val_auc": c.select_val_auc,
+                                          **spent[c.name]} for c in cells if c.kind in SELECTED],
+                                        CANDIDATE_FIELDS))
     summary = summarise(rows, len(cfg.train_seeds), device.type)
+    summary += "\n" + "\n".join(choice_lines(cells, rows, spent, cfg))
     write_atomic(out / "summary.md", summary)
     print(f"\n{summary}\nrows: {out / 'rows.csv'}, {out / 'rows.json'}; summary: {out / 'summary.md'}; settings: "
           f"{out / 'protocol.yaml'}")
@@ -416,9 +425,9 @@ def cell_points(rows: list[dict]) -> list[dict]:
     return list(points.values())
 
 
-def _csv(rows: list[dict]) -> str:
+def _csv(rows: list[dict], fields=ROW_FIELDS) -> str:
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=ROW_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
     return text.getvalue()
@@ -551,3 +560,174 @@ def verdict(cells: dict, groups: dict) -> str:
              f"{len(others) + 1} among the random and published cells; the searched cells place "
              f"{', '.join(map(str, ranks))} of {len(everyone)} cells.")
     return text
+
+
+def costs(cfg: ProtocolConfig, cells: list[Cell]) -> dict[str, dict]:
+    """What each candidate cost before its final training, in core-seconds (select.core_seconds): its search, its
+    derivation (perturbation cells) and its short training."""
+    out, spent = Path(cfg.out), {}
+    for cell in cells:
+        if cell.kind not in SELECTED:
+            continue
+        search = derive = None
+        if cell.search_seed is not None:
+            run_dir = out / searched_name(cell.search_seed, 0).replace("searched", "search")
+            search = core_seconds(run_dir)
+            if cell.kind == "searched-perturbation":
+                meta = cell.genotype.meta
+                derive = round(meta["derive_seconds"] * meta["derive_threads"], 1) if "derive_seconds" in meta else None
+        spent[cell.name] = {"search_core_seconds": search, "derive_core_seconds": derive,
+                            "select_core_seconds": core_seconds(out / f"select-{cell.name}")}
+    return spent
+
+
+def paired(a: dict, b: dict) -> tuple[float, float, int]:
+    """(mean of a[s] - b[s] over the seeds both have, its standard error, the seeds): NaN error below 2 seeds."""
+    diffs = [a[s] - b[s] for s in a if s in b and math.isfinite(a[s]) and math.isfinite(b[s])]
+    if not diffs:
+        return math.nan, math.nan, 0
+    se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan
+    return statistics.fmean(diffs), se, len(diffs)
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation, NaN with fewer than 3 pairs or a constant side."""
+    pairs = [(a, b) for a, b in zip(x, y) if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)]
+    if len(pairs) < 3 or len({a for a, _ in pairs}) < 2 or len({b for _, b in pairs}) < 2:
+        return math.nan
+    return float(scipy.stats.spearmanr(*zip(*pairs)).statistic)
+
+
+def _diff(d: tuple[float, float, int]) -> str:
+    mean, se, n = d
+    if not n:
+        return "-"
+    return f"{mean:+.4f}" + (f" ± {se:.4f}" if math.isfinite(se) else " (1 seed)")
+
+
+def choice_lines(cells: list[Cell], rows: list[dict], spent: dict, cfg: ProtocolConfig) -> list[str]:
+    """summary.md's "Choosing the cell": the cell each rule chose and random search's, paired by training seed with
+    the mean random cell and with random search; how well each signal ranked the candidates; the compute of each
+    arm; the verdict."""
+    auc = {}  # cell -> {train seed: test AUC}
+    for row in rows:
+        auc.setdefault(row["cell"], {})[row["train_seed"]] = _number(row["test_auc"])
+    by_name = {c.name: c for c in cells}
+    random = [c for c in cells if c.kind == "random"]
+    seeds = cfg.train_seeds
+    mean_random = {s: statistics.fmean(auc[c.name][s] for c in random) for s in seeds
+                   if random and all(math.isfinite(auc[c.name].get(s, math.nan)) for c in random)}
+    rules = [(f"{by}, {derive}", kind, by) for by in ("supernet", "retrain") for derive, kind in
+             (("argmax", "searched"), ("perturbation", "searched-perturbation")) if derive in cfg.derive]
+    chosen = {}
+    for label, kind, by in rules:
+        pool = [c for c in cells if c.kind == kind and getattr(c, f"{'search' if by == 'supernet' else 'select'}"
+                                                                 f"_val_auc") is not None]
+        if pool:
+            chosen[label] = max(pool, key=lambda c: c.search_val_auc if by == "supernet" else c.select_val_auc)
+    scored = [c for c in random if c.select_val_auc is not None]
+    best_random = max(scored, key=lambda c: c.select_val_auc) if scored else None
+    lines = ["## Choosing the cell", "",
+             f"Candidates: {sum(c.kind == 'searched' for c in cells)} argmax and "
+             f"{sum(c.kind == 'searched-perturbation' for c in cells)} perturbation cells of "
+             f"{len(cfg.search_seeds)} searches, and {len(random)} random cells. Each got a short training of "
+             f"{cfg.select_epochs} epoch(s) (training seed {seeds[0]}), scored on its validation split; the test "
+             f"split decided nothing. Each rule's cell and random search's (the random cell with the best short "
+             f"training) are compared by training seed: a difference is the mean over seeds of (this cell's test AUC "
+             f"minus the other's, same seed) ± its standard error.", "",
+             "| rule | cell | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | minus the mean random cell | "
+             "minus random search |", "|---" * (len(seeds) + 5) + "|"]
+    finalists = [(label, c) for label, c in chosen.items()]
+    if best_random is not None:
+        finalists.append(("random search", best_random))
+    finalists += [(c.name, c) for c in cells if c.kind == "published"]
+    for label, c in finalists:
+        mine = auc.get(c.name, {})
+        values = [mine.get(s, math.nan) for s in seeds]
+        finite = [v for v in values if math.isfinite(v)]
+        versus_random = _diff(paired(mine, mean_random))
+        versus_search = _diff(paired(mine, auc[best_random.name])) if best_random is not None else "-"
+        lines.append(f"| {label} | {c.name} | " + " | ".join(f"{v:.4f}" for v in values)
+                     + f" | {statistics.fmean(finite) if finite else math.nan:.4f} | {versus_random} | "
+                     f"{versus_search} |")
+    if mean_random:
+        values = [mean_random.get(s, math.nan) for s in seeds]
+        lines.append(f"| mean random cell | {len(random)} cells | " + " | ".join(f"{v:.4f}" for v in values)
+                     + f" | {statistics.fmean(mean_random.values()):.4f} | | |")
+    mean_auc = {name: statistics.fmean(v for v in a.values() if math.isfinite(v)) if any(
+        math.isfinite(v) for v in a.values()) else math.nan for name, a in auc.items()}
+    searched = [c for c in cells if c.kind in ("searched", "searched-perturbation")]
+    candidates = searched + random
+    signal = [("supernet validation AUC", "search_val_auc", searched, "searched cells"),
+              ("short-training validation AUC", "select_val_auc", candidates, "candidates"),
+              ("short-training validation AUC", "select_val_auc", random, "random cells")]
+    lines += ["", "How well each signal ranked the candidates by their final test AUC (mean over training seeds), as "
+                  "Spearman's rho:", ""]
+    for name, key, pool, what in signal:
+        rho = spearman([getattr(c, key) for c in pool], [mean_auc.get(c.name, math.nan) for c in pool])
+        lines.append(f"- {name}, over the {len(pool)} {what}: " + ("not defined (fewer than 3 cells, or ties)"
+                                                                   if math.isnan(rho) else f"{rho:+.2f}"))
+    lines += cost_of_arms(chosen, best_random, cells, rows, spent, cfg)
+    lines += ["", goal_line(chosen, best_random, auc, mean_random), ""]
+    return lines
+
+
+def cost_of_arms(chosen: dict, best_random: Optional[Cell], cells: list[Cell], rows: list[dict], spent: dict,
+                 cfg: ProtocolConfig) -> list[str]:
+    """The compute each arm used, so that "equal budget" is shown: searches, derivations, short trainings, and the
+    final training of its chosen cell with one seed."""
+    def total(key: str, names) -> float:
+        return sum(spent[n][key] or 0 for n in names)
+
+    def final(cell: Cell) -> float:
+        return statistics.fmean(r["core_seconds"] or 0 for r in rows if r["cell"] == cell.name)
+
+    searches = sum({c.search_seed: spent[c.name]["search_core_seconds"] or 0 for c in cells
+                    if c.kind in ("searched", "searched-perturbation")}.values())
+    lines = ["", "Compute of each arm, in core-seconds (wall time x threads, one machine): its searches, "
+                 "derivations and short trainings, and its chosen cell's final training (one seed).", "",
+             "| arm | searches | derivations | short trainings | final training | total |", "|---|---|---|---|---|---|"]
+    arms = []
+    for label, cell in chosen.items():
+        pool = [c.name for c in cells if c.kind == cell.kind]
+        derive = total("derive_core_seconds", pool)
+        select = total("select_core_seconds", pool) if label.startswith("retrain") else 0
+        arms.append((label, searches, derive, select, final(cell)))
+    if best_random is not None:
+        random = [c.name for c in cells if c.kind == "random"]
+        arms.append(("random search", 0, 0, total("select_core_seconds", random), final(best_random)))
+    for label, *parts in arms:
+        lines.append(f"| {label} | " + " | ".join(f"{p:,.0f}" for p in parts) + f" | {sum(parts):,.0f} |")
+    if best_random is not None and len(arms) > 1:
+        random_cells = sum(c.kind == "random" for c in cells)
+        per_cell = total("select_core_seconds", [c.name for c in cells if c.kind == "random"]) / random_cells
+        most = max(sum(parts) for label, *parts in arms if label != "random search")
+        if per_cell > 0 and most > 0:  # runs of under a second record no time
+            lines += ["", f"Random search used {sum(arms[-1][1:]) / most:.2f}x the compute of the costliest searched "
+                          f"arm; at equal compute it could have given the short training to about "
+                          f"{(most - arms[-1][4]) / per_cell:.0f} random cells ({random_cells} here)."]
+    return lines
+
+
+def goal_line(chosen: dict, best_random: Optional[Cell], auc: dict, mean_random: dict) -> str:
+    """The goal of the protocol, judged for each rule: the chosen cell beats the mean random cell by more than two
+    standard errors, and at least ties random search (is not worse by more than two standard errors)."""
+    if not chosen or not mean_random:
+        return "**Goal:** not judged: it needs searched cells and random cells with test AUCs."
+    parts, met = [], 0
+    for label, cell in chosen.items():
+        beat, se, n = paired(auc[cell.name], mean_random)
+        if n < 2:
+            parts.append(f"{label}: not judged (one training seed, so the error is unknown)")
+            continue
+        tie = True
+        text = (f"{label}: {'beats' if beat > 2 * se else 'does not beat'} the mean random cell by more than 2 "
+                f"standard errors ({beat:+.4f}, 2 SE {2 * se:.4f})")
+        if best_random is not None:
+            gap, gap_se, _ = paired(auc[cell.name], auc[best_random.name])
+            tie = gap >= -2 * gap_se
+            text += f", and {'ties or beats' if tie else 'loses to'} random search ({gap:+.4f}, 2 SE {2 * gap_se:.4f})"
+        met += beat > 2 * se and tie
+        parts.append(text)
+    return (f"**Goal** (the chosen searched cell beats the mean random cell by more than 2 standard errors and at "
+            f"least ties random search): {f'met by {met} rule(s)' if met else 'not met'}. " + "; ".join(parts) + ".")

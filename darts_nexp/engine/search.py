@@ -5,6 +5,7 @@ genotype_history.yaml and the cell drawings; the genotype is also exported to ge
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -12,34 +13,75 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 import yaml
 
 from .. import distributed
 from ..bilevel import Architect, search_epoch
 from ..deploy import lut
 from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser
-from ..data import Batches, DataConfig, search_splits
+from ..data import Batches, DataConfig, check_splits, search_splits
 from ..errors import Diverged, UserError
+from ..io import write_atomic
 from ..loops import weight_optimizer
 from ..render import INSTALL_HINT, render_genotype
 from ..runs import COMMANDS, CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint
 from ..runtime import Amp, compile_in_place, memory_note, start_runtime
 from ..space import Genotype
 from ..supernet import SearchNetwork
+from ..supernet.derive import perturbation
 from .inputs import resolve_input
 from .lifecycle import open_run, run_epochs, start_run
 from .search_log import log_epoch
 
+DERIVED = "genotype-perturbation.yaml"
+PERTURBATION_DIR = "perturbation"
+DECISIONS = "decisions.yaml"
+
 
 @dataclass
-class SearchConfig:
+class Derivation:
+    """How a search reads its cell: the settings shared by `darts-nexp search` and `darts-nexp derive`."""
+    derive: Literal["argmax", "perturbation"] = "argmax"
+    """argmax: each edge keeps its largest alpha (DARTS); perturbation: the op whose removal hurts the supernet most
+    (DARTS-PT, docs/search.md), written to genotype-perturbation.yaml beside the argmax genotype.yaml"""
+    derive_tune_steps: int = 10
+    """perturbation: weight steps of the supernet after each edge and node decision, at the search's --lr"""
+    derive_images: int = 256
+    """perturbation: validation images the supernet is scored on, a fixed seeded subset of the architecture half"""
+
+    def validate(self) -> None:
+        if self.derive_tune_steps < 0:
+            raise UserError(f"--derive-tune-steps must be 0 or more (got {self.derive_tune_steps}); 0 scores every "
+                            f"decision on the supernet as the search left it")
+        if self.derive_images < 16:
+            raise UserError(f"--derive-images must be at least 16 (got {self.derive_images}): the perturbation "
+                            f"scores the supernet's loss on them, and fewer give a loss too noisy to rank ops by")
+
+
+
+@dataclass
+class SearchConfig(Derivation):
     """Settings of `darts-nexp search` (docs/search.md)."""
     # The latency table may move (a cleaned cache): its contents are checked again on resume.
     RESUME_MAY_CHANGE = ("device", "threads", "amp", "channels_last", "compile", "progress", "genotype_out",
                          "max_skips", "latency_table", "data.data_dir", "data.cache_dir")
     seed: int = 0
     """seeds the split, the data order and the supernet"""
+    search_seeds: list[int] = field(default_factory=list)
+    """several searches, one per seed, each in RUN_DIR/seed-<seed>; then one cell is chosen among them by
+    --select-by (docs/search.md). Empty, or one seed: a single search, of --seed"""
+    select_by: Annotated[Optional[Literal["supernet", "retrain"]], DEFAULT_IN_HELP] = None
+    """with several --search-seeds, how the cell is chosen: supernet (the supernet's validation AUC at the end of
+    its search; free) or retrain (each cell's final network trained from scratch for --select-epochs and scored on
+    its validation split, as the DARTS paper chose; the test split is never used). Default: supernet"""
+    select_epochs: int = 1
+    """--select-by retrain: epochs of each cell's short training"""
+    select_train: Annotated[Optional[str], DEFAULT_IN_HELP] = None
+    """--select-by retrain: a config file (or the name of a shipped one) whose train: section is the recipe of the
+    short training (default: the --config file of this search, else the darts-nexp train defaults)"""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto (CUDA when present), cpu or cuda"""
     threads: Annotated[Optional[int], DEFAULT_IN_HELP] = None
@@ -115,7 +157,16 @@ class SearchConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> None:
+        super().validate()
         check_at_least(self, epochs=1, batch_size=2, layers=1, nodes=1, init_channels=2)  # BatchNorm: 2 images
+        if len(set(self.search_seeds)) != len(self.search_seeds):
+            raise UserError(f"--search-seeds {' '.join(map(str, self.search_seeds))} repeats a seed; give each once")
+        if self.select_by is not None and len(self.search_seeds) < 2:
+            raise UserError(f"--select-by {self.select_by} chooses among several searches: pass --search-seeds with "
+                            f"2 or more seeds (such as --search-seeds 0 1 2 3), or drop --select-by")
+        if self.select_epochs < 1:
+            raise UserError(f"--select-epochs must be 1 or more (got {self.select_epochs}): each candidate cell "
+                            f"trains for that many epochs before its validation AUC is read")
         if self.stem == "imagenet" and self.init_channels % 2:
             raise UserError(f"the imagenet stem needs an even init_channels (got {self.init_channels})")
         if len(self.arch_betas) != 2 or not all(0 <= b < 1 for b in self.arch_betas):
@@ -303,6 +354,60 @@ def latency_penalty(cfg: SearchConfig, costs: dict, alphas: dict) -> torch.Tenso
     return cfg.latency_weight * expected
 
 
+def derive_run(run_dir: Path, cfg, device: torch.device, progress: bool = True, seed: Optional[int] = None
+               ) -> tuple[Genotype, Path]:
+    """The perturbation genotype of the finished search in `run_dir`, run with `cfg` (its SearchConfig, whose
+    Derivation settings apply), saved as genotype-perturbation.yaml and drawn into perturbation/."""
+    start = time.time()
+    seed = cfg.seed if seed is None else seed
+    state = load_checkpoint(run_dir / SEARCH_CHECKPOINT, ("search",))
+    model = SearchNetwork(**state["model_args"]).to(device)
+    model.load_states(state["weights"], state["alphas"])
+    splits = search_splits(cfg.data, cfg.seed)
+    check_splits(run_dir, splits, "the perturbation scores the search's own validation images: restore its data")
+    weight_half, arch_half = splits
+    chosen = np.random.default_rng(seed).permutation(len(arch_half))[:cfg.derive_images]
+    images = list(Batches(arch_half.subset(np.sort(chosen), "derive"), cfg.batch_size, device, shuffle=False,
+                          seed=seed))
+    print(f"perturbation: {len(chosen)} validation images, {cfg.derive_tune_steps} weight steps after each decision",
+          flush=True)
+    genotype, decisions = perturbation(model, images, seed, tuner(model, cfg, weight_half, device, seed),
+                                       cfg.derive_tune_steps, progress, name=f"search-{cfg.data.dataset}",
+                                       meta={})
+    argmax = Genotype.load(run_dir / GENOTYPE).meta if (run_dir / GENOTYPE).is_file() else {}
+    genotype.meta.update({k: v for k, v in argmax.items() if k not in ("max_skips",)})
+    genotype.meta.update(derive="perturbation", derive_seed=seed, derive_images=len(chosen),
+                         derive_tune_steps=cfg.derive_tune_steps, derive_seconds=round(time.time() - start, 1),
+                         derive_threads=torch.get_num_threads())
+    path = genotype.save(run_dir / DERIVED)
+    render_genotype(genotype, run_dir / PERTURBATION_DIR)  # makes the folder
+    write_atomic(run_dir / PERTURBATION_DIR / DECISIONS, yaml.safe_dump(decisions, sort_keys=False))
+    return genotype, path
+
+
+def tuner(model: SearchNetwork, cfg, weight_half, device: torch.device, seed: int):
+    """`tune(n)`: n weight steps of the supernet on the weight half, as the search took them (its optimiser at its
+    starting --lr, since a few steps at the final rate could not adapt to a lost op; gradient clipping)."""
+    optimizer = weight_optimizer(cfg.optimizer, model.weights(), cfg.lr, cfg.momentum, cfg.weight_decay)
+    stream = itertools.chain.from_iterable(
+        Batches(weight_half, cfg.batch_size, device, shuffle=True, seed=seed + epoch, augment=cfg.data.augment)
+        for epoch in itertools.count())
+
+    def tune(steps: int) -> None:
+        model.train()
+        for _ in range(steps):
+            x, y = next(stream)
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.weights(), cfg.grad_clip)
+            optimizer.step()
+        for alpha in model.alphas():
+            alpha.grad = None
+
+    return tune
+
+
 def _check_writable(export: Path) -> None:
     """Refuse, before hours of search, a --genotype-out that could not be written at the end."""
     folder = next((p for p in [export.parent, *export.parent.parents] if p.exists()), Path("."))
@@ -342,21 +447,28 @@ def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list
     if not run_dir.writes:  # another rank than 0: rank 0 writes the results
         return SearchResult(run_dir.path, genotype, cfg.genotype_path(), model.arch_state(), history, seconds)
     genotype.save(run_dir.file(GENOTYPE))
+    drawings, has_dot = render_genotype(genotype, run_dir.path)
+    chosen, copy = genotype, run_dir.file(GENOTYPE)
+    if cfg.derive == "perturbation":
+        chosen, copy = derive_run(run_dir.path, cfg, device, cfg.progress)  # with the argmax cell's meta
+        if table is not None:
+            chosen.meta["predicted_latency_ms"] = round(lut.predict(table, chosen), 4)
+            chosen.save(copy)
+        drawings.append(run_dir.file(PERTURBATION_DIR))
     export = cfg.genotype_path()
     try:
-        genotype.save(export)
+        chosen.save(export)
     except OSError as e:
         raise UserError(f"cannot write the genotype to {export} ({e.strerror or e}); it is kept in "
-                        f"{run_dir.file(GENOTYPE)}, and {COMMANDS['search']} --resume {run_dir.path} --genotype-out "
-                        f"FILE exports it without searching again") from None
-    drawings, has_dot = render_genotype(genotype, run_dir.path)
+                        f"{copy}, and {COMMANDS['search']} "
+                        f"--resume {run_dir.path} --genotype-out FILE exports it without searching again") from None
     run_dir.finish()
     print(f"\nsearch finished in {seconds:.1f} s ({len(history)} epochs, {cfg.order} order; "
           f"{memory_note(history, device)})")
-    print(f"  genotype:      {export}  (copy: {run_dir.file(GENOTYPE)})")
+    print(f"  genotype:      {export}  ({cfg.derive}; copy: {copy})")
     if table is not None:
         plan = table["plan"]
-        print(f"  latency:       the table predicts {genotype.meta['predicted_latency_ms']:.3f} ms for its cells on "
+        print(f"  latency:       the table predicts {chosen.meta['predicted_latency_ms']:.3f} ms for its cells on "
               f"{table['device']} (final network: {plan['layers']} layers, C={plan['init_channels']}, "
               f"{plan['stem']} stem, {plan['image_size'][0]}x{plan['image_size'][1]}, batch 1)")
     print(f"  history:       {run_dir.file(HISTORY)}")
@@ -369,4 +481,4 @@ def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list
     note = settle_note(history, reach)
     if note:
         print(note)
-    return SearchResult(run_dir.path, genotype, export, model.arch_state(), history, seconds)
+    return SearchResult(run_dir.path, chosen, export, model.arch_state(), history, seconds)

@@ -115,6 +115,9 @@ class TrainConfig:
     """torch.compile the network: the first steps are slow while it compiles (docs/training.md)"""
     progress: bool = True
     """show a progress bar per epoch"""
+    test: bool = True
+    """score the best checkpoint on the test split at the end; false leaves the test split untouched (a run that
+    only ranks cells by validation AUC, as the cell selection of darts-nexp search --select-by retrain does)"""
     out: Annotated[Optional[str], DEFAULT_IN_HELP] = None
     """run directory (default runs/train-<date>-<time>)"""
     data: DataConfig = field(default_factory=DataConfig)
@@ -374,6 +377,13 @@ def prediction_note(cfg: TrainConfig, genotype: Optional[Genotype], device: torc
 def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, seconds: float) -> TrainResult:
     """Score the test split (and the unlabelled folder) with the best checkpoint; print where everything went."""
     best = load_checkpoint(run_dir.file(BEST), ("best",))
+    if not cfg.test:
+        run_dir.finish()
+        print(f"\ntraining finished in {seconds:.1f} s ({len(history)} epochs; best epoch {best['epoch'] + 1}, "
+              f"val AUC {best['val_auc']:.4f}); the test split was not scored (--test false): "
+              f"{COMMANDS['evaluate']} {run_dir} scores it")
+        return TrainResult(run_dir.path, {"val_auc": best["val_auc"], "best_epoch": best["epoch"] + 1}, history,
+                           seconds)
     model = load_model(best).to(device)
 
     def scores_of(images):

@@ -51,14 +51,19 @@ class SearchNetwork(nn.Module):
             self.beta_normal = nn.Parameter(1e-3 * torch.randn(shape[0]))
             self.beta_reduce = nn.Parameter(1e-3 * torch.randn(shape[0]))
             self.arch_names += ["beta_normal", "beta_reduce"]
+        # While the perturbation derivation runs (supernet/derive.py): the ops it has removed or fixed.
+        self.projection = None
 
     def _edge_weights(self, cell: str) -> torch.Tensor | None:
         beta = getattr(self, f"beta_{cell}", None)
         return None if beta is None else node_softmax(beta, self.nodes)
 
+    def _op_weights(self, cell: str) -> torch.Tensor:
+        weights = getattr(self, f"alpha_{cell}").softmax(dim=-1)
+        return weights if self.projection is None else self.projection.apply(cell, weights)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        args = {cell: (getattr(self, f"alpha_{cell}").softmax(dim=-1), self._edge_weights(cell))
-                for cell in ("normal", "reduce")}
+        args = {cell: (self._op_weights(cell), self._edge_weights(cell)) for cell in ("normal", "reduce")}
         out, _ = self.body(x, cell_args=lambda cell: args["reduce" if cell.reduction else "normal"])
         return self.classifier(self.pool(out).flatten(1))  # (B, num_classes)
 
