@@ -51,28 +51,37 @@ def test_perturbation_keeps_the_op_that_carries_the_signal_where_argmax_keeps_th
     assert model.projection is None  # the supernet is left as it was found
 
 
-def test_a_projection_fixes_edges_whatever_the_alphas():
+def test_a_projection_fixes_edges_whatever_the_alphas_and_skips_only_ops_at_zero():
     torch.manual_seed(0)
-    model = SearchNetwork(init_channels=4, layers=2, nodes=2).eval()
+    model = SearchNetwork(init_channels=4, layers=3, nodes=2).eval()
     x = torch.randn(2, 1, 16, 16)
-    projection = Projection(num_edges(2), torch.device("cpu"))
-    for cell in ("normal", "reduce"):
-        for e in range(num_edges(2)):
-            projection.fix(cell, e, CHOICES[e % len(CHOICES)])
-    model.projection = projection
+    told, untold = Projection(num_edges(2), torch.device("cpu"), model), Projection(num_edges(2), torch.device("cpu"))
+    for projection in (told, untold):
+        for cell in ("normal", "reduce"):
+            for e in range(num_edges(2)):
+                projection.fix(cell, e, CHOICES[e % len(CHOICES)] if e != 3 else None)  # edge 3 removed
+    mixed = model.body.cells[0].edges
+    assert [sum(op.active) for op in mixed] == [1, 1, 1, 0, 1]  # one op computed, none on the removed edge
     with torch.no_grad():
-        before = model(x)
+        model.projection = told
+        skipping = model(x)
+        model.projection = untold
+        told.release()
+        assert all(op.active is None for op in mixed)
+        assert torch.allclose(model(x), skipping, atol=1e-6)  # the skipped ops only ever added zeros
         model.alpha_normal.normal_()
         model.alpha_reduce.normal_()
-        assert torch.allclose(model(x), before)
+        assert torch.allclose(model(x), skipping, atol=1e-6)
         model.projection = None
-        assert not torch.allclose(model(x), before)
+        assert not torch.allclose(model(x), skipping)
 
 
 def test_removing_an_op_sets_only_its_weight_to_zero():
     projection = Projection(3, torch.device("cpu"))
     weights = torch.full((3, len(PRIMITIVES)), 1 / len(PRIMITIVES))
-    projection.keep["normal"][1, 2] = 0
+    row = torch.ones(len(PRIMITIVES))
+    row[2] = 0
+    projection.set("normal", 1, row)
     projection.fix("normal", 0, 4)
     projection.fix("normal", 2, None)
     out = projection.apply("normal", weights)

@@ -32,22 +32,43 @@ CHOICES = [k for k, name in enumerate(PRIMITIVES) if name != "none"]  # `none` i
 class Projection:
     """What the derivation has decided so far, per cell type, as the network applies it to softmax(alpha):
     `keep` (edges, ops) multiplies the op weights, and on a `fixed` edge it replaces them (a one-hot row, or
-    zeros for an edge removed)."""
+    zeros for an edge removed). Every change goes through `set`, `fix` or `restore`, which also tell the mixed ops
+    of `model` (when given) which ops they need not compute."""
 
-    def __init__(self, edges: int, device: torch.device):
+    def __init__(self, edges: int, device: torch.device, model=None):
         self.keep = {cell: torch.ones(edges, len(PRIMITIVES), device=device) for cell in CELLS}
         self.fixed = {cell: torch.zeros(edges, 1, dtype=torch.bool, device=device) for cell in CELLS}
+        self.mixed = {cell: [[] for _ in range(edges)] for cell in CELLS}
+        if model is not None:
+            for stacked in model.body.cells:
+                for e, op in enumerate(stacked.edges):
+                    self.mixed["reduce" if stacked.reduction else "normal"][e].append(op)
 
     def apply(self, cell: str, weights: torch.Tensor) -> torch.Tensor:
         keep = self.keep[cell]
         return torch.where(self.fixed[cell], keep, weights * keep)
 
+    def set(self, cell: str, edge: int, row: torch.Tensor) -> None:
+        """The multipliers of edge `edge`'s ops (a row of `keep`)."""
+        self.keep[cell][edge] = row
+        active = (row != 0).tolist()
+        for op in self.mixed[cell][edge]:
+            op.active = [active[k] for k in op.index]
+
     def fix(self, cell: str, edge: int, op: Optional[int]) -> None:
         """Edge `edge` carries op `op` alone from now on; None removes the edge."""
-        self.keep[cell][edge] = 0
+        row = torch.zeros(len(PRIMITIVES), device=self.keep[cell].device)
         if op is not None:
-            self.keep[cell][edge, op] = 1
+            row[op] = 1
+        self.set(cell, edge, row)
         self.fixed[cell][edge] = True
+
+    def release(self) -> None:
+        """Every mixed op computes all its ops again."""
+        for edges in self.mixed.values():
+            for ops in edges:
+                for op in ops:
+                    op.active = None
 
 
 def perturbation(model, images: list, seed: int, tune: Optional[Callable[[int], None]] = None, tune_steps: int = 0,
@@ -57,7 +78,7 @@ def perturbation(model, images: list, seed: int, tune: Optional[Callable[[int], 
     with the loss after each removal. The model is left as it was found, its weights tuned."""
     inputs = edge_inputs(model.nodes)
     into = {n: [r for r, (_, node) in enumerate(inputs) if node == n] for n in sorted({n for _, n in inputs})}
-    projection = Projection(len(inputs), model.alpha_normal.device)
+    projection = Projection(len(inputs), model.alpha_normal.device, model)
     edges = [(cell, e) for cell in CELLS for e in range(len(inputs))]
     nodes = [(cell, n) for cell in CELLS for n in into]
     rng = random.Random(seed)
@@ -79,9 +100,11 @@ def perturbation(model, images: list, seed: int, tune: Optional[Callable[[int], 
         for cell, e in edges:
             without = {}
             for k in CHOICES:
-                projection.keep[cell][e, k] = 0
+                row = torch.ones(len(PRIMITIVES), device=projection.keep[cell].device)
+                row[k] = 0
+                projection.set(cell, e, row)
                 without[PRIMITIVES[k]] = score()
-                projection.keep[cell][e, k] = 1
+            projection.set(cell, e, torch.ones_like(row))
             chosen[cell][e] = max(without, key=without.get)
             projection.fix(cell, e, PRIMITIVES.index(chosen[cell][e]))
             decisions.append({"cell": cell, "edge": f"{inputs[e][0]}->{inputs[e][1]}", "without": without,
@@ -94,9 +117,9 @@ def perturbation(model, images: list, seed: int, tune: Optional[Callable[[int], 
                 without = {}
                 for r in rows:
                     saved = projection.keep[cell][r].clone()
-                    projection.keep[cell][r] = 0
+                    projection.set(cell, r, torch.zeros_like(saved))
                     without[r] = score()
-                    projection.keep[cell][r] = saved
+                    projection.set(cell, r, saved)
                 best = sorted(rows, key=lambda r: -without[r])[:2]
                 for r in set(rows) - set(best):
                     projection.fix(cell, r, None)
@@ -108,6 +131,7 @@ def perturbation(model, images: list, seed: int, tune: Optional[Callable[[int], 
             kept_edges[cell][n] = rows
     finally:
         model.projection = None
+        projection.release()
         bar.close()
 
     def cell_edges(cell: str) -> tuple:

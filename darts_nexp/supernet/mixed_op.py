@@ -52,6 +52,9 @@ class MixedOp(nn.Module):
         self.index = [PRIMITIVES.index(name) for name in self.names]  # column of each op in a row of alpha
         self.skip = self.names.index("skip_connect")
         self.aux_skip = 0.0  # the DARTS- auxiliary skip weight, set by the search every epoch
+        # Which ops to compute (None: all). The perturbation derivation (derive.py) turns off the ops it has set to
+        # weight 0, which it would otherwise compute only to multiply by 0: a fixed edge computes one op, not seven.
+        self.active: list[bool] | None = None
         ops = []
         for name in self.names:
             op = create_op(name, C // partial, stride, affine=False)
@@ -66,7 +69,12 @@ class MixedOp(nn.Module):
             x, bypass = x.split([x.shape[1] // self.partial, x.shape[1] - x.shape[1] // self.partial], dim=1)
         relu_x = torch.relu(x)
         out = None
+        active = self.active
+        if active is not None and not any(active):  # an edge removed: a zero of the right shape, from the skip
+            active = [i == self.skip for i in range(len(self.ops))]
         for i, (k, op, tail) in enumerate(zip(self.index, self.ops, self._after_relu)):
+            if active is not None and not active[i]:
+                continue
             y = op(x) if tail is None else tail(relu_x)
             out = weights[k] * y if out is None else out + weights[k] * y
             if i == self.skip and self.aux_skip:
