@@ -128,3 +128,15 @@ def test_search_and_train_under_torchrun(tmp_path):
     best = trained.checkpoint
     _, scores, _ = predict(load_model(best), trained.batches(trained.splits.val, 16))
     assert np.allclose(best["val"]["scores"].numpy(), scores, atol=1e-5)
+
+
+
+def test_several_searches_under_torchrun_are_refused_with_what_to_do(tmp_path, monkeypatch, capsys):
+    from darts_nexp.cli.search import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", SMOKE, "--out", str(tmp_path / "multi"), "--search-seeds", "0", "1"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "launch one torchrun search per seed" in err and "Traceback" not in err
+    assert not (tmp_path / "multi").exists()

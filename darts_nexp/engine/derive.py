@@ -26,8 +26,8 @@ class DeriveConfig(Derivation):
     """Settings of `darts-nexp derive` (docs/search.md)."""
     run_dir: Annotated[tyro.conf.Positional[Optional[str]], tyro.conf.arg(metavar="RUN_DIR")] = None
     """a finished search run"""
-    derive: Literal["perturbation"] = "perturbation"
-    """perturbation (DARTS-PT): the argmax cell is the search's genotype.yaml already"""
+    # The only way this command reads a cell: the argmax one is the search's genotype.yaml already.
+    derive: Annotated[Literal["perturbation"], tyro.conf.Suppress] = "perturbation"
     seed: Annotated[Optional[int], DEFAULT_IN_HELP] = None
     """seed of the edge order, the image subset and the weight steps (default: the search's --seed)"""
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -313,7 +313,7 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
     print(resolve_input(cfg))
     cfg.validate()
     if ranks.is_main:  # the only rank that exports
-        _check_writable(cfg.genotype_path())
+        check_writable(cfg.genotype_path())
     table = lut.load(cfg.latency_table, device.type, cfg.data.image_size, cfg.nodes) if cfg.latency_table else None
     # Bad data is refused before any folder is made; rank 0 builds the image cache that the others then read.
     splits = ranks.main_first(lambda: search_splits(cfg.data, cfg.seed))
@@ -408,7 +408,7 @@ def tuner(model: SearchNetwork, cfg, weight_half, device: torch.device, seed: in
     return tune
 
 
-def _check_writable(export: Path) -> None:
+def check_writable(export: Path) -> None:
     """Refuse, before hours of search, a --genotype-out that could not be written at the end."""
     folder = next((p for p in [export.parent, *export.parent.parents] if p.exists()), Path("."))
     if export.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
@@ -434,6 +434,16 @@ def settle_note(history: list, reach: float) -> str | None:
             f"the cell with random ones ({COMMANDS['protocol']}).")
 
 
+def export_genotype(genotype: Genotype, export: Path, kept: Path, run_dir: Path) -> Path:
+    """Save the genotype to --genotype-out; a failure names where the run keeps it, and how to export it again."""
+    try:
+        return genotype.save(export)
+    except OSError as e:
+        raise UserError(f"cannot write the genotype to {export} ({e.strerror or e}); it is kept in {kept}, and "
+                        f"{COMMANDS['search']} --resume {run_dir} --genotype-out FILE exports it without searching "
+                        f"again") from None
+
+
 def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float, reach: float,
             device: torch.device, table: dict | None) -> SearchResult:
     """Write the genotype, its export and the drawings, then print where everything went."""
@@ -455,13 +465,7 @@ def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list
             chosen.meta["predicted_latency_ms"] = round(lut.predict(table, chosen), 4)
             chosen.save(copy)
         drawings.append(run_dir.file(PERTURBATION_DIR))
-    export = cfg.genotype_path()
-    try:
-        chosen.save(export)
-    except OSError as e:
-        raise UserError(f"cannot write the genotype to {export} ({e.strerror or e}); it is kept in "
-                        f"{copy}, and {COMMANDS['search']} "
-                        f"--resume {run_dir.path} --genotype-out FILE exports it without searching again") from None
+    export = export_genotype(chosen, cfg.genotype_path(), copy, run_dir.path)
     run_dir.finish()
     print(f"\nsearch finished in {seconds:.1f} s ({len(history)} epochs, {cfg.order} order; "
           f"{memory_note(history, device)})")

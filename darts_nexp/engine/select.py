@@ -12,8 +12,8 @@ is then chosen by --select-by:
   way; the test split is never scored.
 
 RUN_DIR gets candidates.csv (one row per search), genotype.yaml (the chosen cell) and its drawings, and the chosen
-cell is exported to --genotype-out. With one seed the search is the plain one of engine/search.py. Under torchrun
-the searches and the trainings run one after another, each on every process.
+cell is exported to --genotype-out. With one seed the search is the plain one of engine/search.py. Several seeds
+under torchrun are refused for now: a torchrun search per seed does the same.
 
 The protocol (engine/protocol.py) keeps its runs the same way: a finished run is kept, an unfinished one resumed,
 and one made with other settings refused.
@@ -35,7 +35,7 @@ from typing import Callable, Optional
 import torch
 import yaml
 
-from .. import config
+from .. import config, distributed
 from ..errors import UserError
 from ..final import param_count
 from ..io import write_atomic
@@ -188,6 +188,10 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
             cfg.seed = cfg.search_seeds[0]
         return search_engine.run(cfg, resume)
     cfg.validate()
+    search_engine.check_writable(cfg.genotype_path())
+    if distributed.launched():
+        raise UserError("--search-seeds is not supported under torchrun yet: launch one torchrun search per seed "
+                        "(--seed S --out DIR/seed-S), or run the several searches in one process")
     by = cfg.select_by or "supernet"
     tcfg = recipe(cfg) if by == "retrain" else None
     start = time.time()
@@ -195,13 +199,14 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     cfg.out = str(run.path)
     run.hold_searches(cfg.search_seeds)
     run.save_config(cfg)
+    out = Path(cfg.out)
     candidates = []
     for i, seed in enumerate(cfg.search_seeds):
         child = copy.deepcopy(cfg)
         child.seed, child.search_seeds, child.select_by, child.select_train = seed, [], None, None
-        child.out = str(run.path / f"seed-{seed}")
-        child.genotype_out = str(run.path / CANDIDATES_DIR / f"seed-{seed}.yaml")
-        state = run_state(Path(child.out), "search", child, f"restore the settings of {run.path}")
+        child.out = str(out / f"seed-{seed}")
+        child.genotype_out = str(out / CANDIDATES_DIR / f"seed-{seed}.yaml")
+        state = run_state(Path(child.out), "search", child, f"restore the settings of {out}")
         print(f"\n[search {i + 1}/{len(cfg.search_seeds)}] seed {seed}"
               + {"new": "", "unfinished": f": resuming {child.out}", "finished": f": finished earlier in "
                  f"{child.out}, kept"}[state], flush=True)
@@ -216,19 +221,20 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
                                     supernet if supernet is not None and math.isfinite(supernet) else None,
                                     search_core_seconds=core_seconds(Path(child.out))))
     if tcfg is not None:
-        for i, c in enumerate(candidates):
+        for i, seed in enumerate(cfg.search_seeds):
             t = copy.deepcopy(tcfg)
-            t.genotype, t.out = str(c.genotype), str(run.path / f"select-seed-{c.seed}")
-            done = ensure_trained(t, Genotype.load(c.genotype), f"[selection {i + 1}/{len(candidates)}] training the "
-                                  f"cell of seed {c.seed} for {t.epochs} epoch(s)",
-                                  lambda text: print(f"\n{text}", flush=True), f"restore the settings of {run.path}")
-            c.retrain_val_auc, c.retrain_core_seconds = retrain_val_auc(done), core_seconds(done)
+            t.genotype, t.out = str(out / CANDIDATES_DIR / f"seed-{seed}.yaml"), str(out / f"select-seed-{seed}")
+            done = ensure_trained(t, Genotype.load(t.genotype), f"[selection {i + 1}/{len(cfg.search_seeds)}] "
+                                  f"training the cell of seed {seed} for {t.epochs} epoch(s)",
+                                  lambda text: print(f"\n{text}", flush=True), f"restore the settings of {out}")
+            candidates[i].retrain_val_auc, candidates[i].retrain_core_seconds = retrain_val_auc(done), core_seconds(done)
     sizing = copy.deepcopy(tcfg or recipe(cfg))
     resolve_input(sizing)
     for c in candidates:
         c.params = final_params(sizing, Genotype.load(c.genotype))
     best = choose(candidates, by)
     if best is None:
+        write_candidates(run.path / CANDIDATES, candidates)
         raise UserError(f"no candidate has a {by} validation AUC (each search's validation split needs both "
                         f"classes); see {run.path / CANDIDATES}")
     best.chosen = True
@@ -236,12 +242,7 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     genotype = Genotype.load(best.genotype)
     genotype.meta.update(selected_by=by, selected_from=[c.seed for c in candidates])
     genotype.save(run.file(GENOTYPE))
-    export = cfg.genotype_path()
-    try:
-        genotype.save(export)
-    except OSError as e:
-        raise UserError(f"cannot write the genotype to {export} ({e.strerror or e}); it is kept in "
-                        f"{run.file(GENOTYPE)}") from None
+    export = search_engine.export_genotype(genotype, cfg.genotype_path(), run.file(GENOTYPE), run.path)
     drawings, _ = render_genotype(genotype, run.path)
     run.finish()
     print(f"\n{len(candidates)} searches, the cell of seed {best.seed} chosen by its {by} validation AUC "
