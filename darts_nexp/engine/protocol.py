@@ -31,7 +31,7 @@ from ..data import DataConfig
 from ..errors import UserError
 from ..final import param_count
 from ..io import write_atomic
-from ..runs import CONFIG, GENOTYPE, HISTORY, METRICS, run_info, run_kind, saved_config
+from ..runs import CONFIG, GENOTYPE, HISTORY, METRICS, saved_config
 from ..deploy import lut
 from ..deploy.latency import machine, median_seconds
 from ..deploy.scorer import Scorer

@@ -227,7 +227,8 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
             done = ensure_trained(t, Genotype.load(t.genotype), f"[selection {i + 1}/{len(cfg.search_seeds)}] "
                                   f"training the cell of seed {seed} for {t.epochs} epoch(s)",
                                   lambda text: print(f"\n{text}", flush=True), f"restore the settings of {out}")
-            candidates[i].retrain_val_auc, candidates[i].retrain_core_seconds = retrain_val_auc(done), core_seconds(done)
+            candidates[i].retrain_val_auc = retrain_val_auc(done)
+            candidates[i].retrain_core_seconds = core_seconds(done)
     sizing = copy.deepcopy(tcfg or recipe(cfg))
     resolve_input(sizing)
     for c in candidates:
