@@ -49,29 +49,40 @@ def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, ca
     out = tmp_path / "sq"
     cells = ["searched-0", "searched-0-pt", "searched-1", "searched-1-pt", "random-000", "random-001", "darts_v1",
              "darts_v2"]
-    kinds = ["searched", "searched-perturbation"] * 2 + ["random"] * 2 + ["published"] * 2
-    assert [r["cell"] for r in rows] == cells * 2 and [r["kind"] for r in rows] == kinds * 2
-    assert [r["train_seed"] for r in rows] == [0] * 8 + [1] * 8  # seed by seed
+    kinds = dict(zip(cells, ["searched", "searched-perturbation"] * 2 + ["random"] * 2 + ["published"] * 2))
+    with open(out / "candidates.csv", newline="") as f:
+        candidates = list(csv.DictReader(f))
+    assert [c["cell"] for c in candidates] == cells[:6]
+
+    def best(kind, signal):
+        return max((c for c in candidates if c["kind"] == kind), key=lambda c: float(c[signal]))["cell"]
+
+    # The cells the summary compares are trained first, seed by seed; searched cells no rule chose come last.
+    chosen = {best(kind, signal) for kind in ("searched", "searched-perturbation")
+              for signal in ("search_val_auc", "select_val_auc")}
+    first = [c for c in cells if c in chosen or not c.startswith("searched")]
+    later = [c for c in cells if c not in first]
+    assert [r["cell"] for r in rows] == first * 2 + later * 2
+    assert [r["train_seed"] for r in rows] == [0] * len(first) + [1] * len(first) + [0] * len(later) + [1] * len(later)
+    assert all(r["kind"] == kinds[r["cell"]] for r in rows)
     with open(out / "rows.csv", newline="") as f:
         table = list(csv.DictReader(f))
-    assert [r["kind"] for r in table] == kinds * 2
-    assert [r["search_seed"] for r in table[:8]] == ["0", "0", "1", "1", "", "", "", ""]
+    assert [r["cell"] for r in table] == [r["cell"] for r in rows]
+    assert all(r["search_seed"] == (r["cell"][9] if r["cell"].startswith("searched") else "") for r in table)
     assert json.loads((out / "rows.json").read_text()) == rows
+    by_cell = {r["cell"]: r for r in rows}
     for row in rows:
         assert math.isfinite(row["test_auc"]) and 0 <= row["test_auc"] <= 1, row
         assert row["params"] > 0 and Path(row["genotype"]).is_file() and row["core_seconds"] >= 0
         assert row["normal_skips"] == sum(op == "skip_connect" for op, _ in Genotype.load(row["genotype"]).normal)
         assert (Path(row["run_dir"]) / "run.json").is_file()
         assert (row["select_val_auc"] is None) == (row["kind"] == "published")
-    assert math.isfinite(rows[0]["search_val_auc"]) and rows[4]["search_val_auc"] is None
+    assert math.isfinite(by_cell["searched-0"]["search_val_auc"]) and by_cell["random-000"]["search_val_auc"] is None
     # the perturbation cell is read from the search's own supernet, and shares its supernet AUC
-    assert rows[1]["search_val_auc"] == rows[0]["search_val_auc"]
+    assert by_cell["searched-0-pt"]["search_val_auc"] == by_cell["searched-0"]["search_val_auc"]
     assert Genotype.load(out / "genotypes" / "searched-0-pt.yaml").meta["derive"] == "perturbation"
     for cell in cells[:6]:  # every candidate got the short training, which never scored the test split
         assert (out / f"select-{cell}" / "best.pt").is_file() and not (out / f"select-{cell}" / "metrics.json").exists()
-    with open(out / "candidates.csv", newline="") as f:
-        candidates = list(csv.DictReader(f))
-    assert [c["cell"] for c in candidates] == cells[:6]
     assert all(float(c["select_core_seconds"]) >= 0 for c in candidates)
     assert all(float(c["derive_core_seconds"]) > 0 for c in candidates if c["kind"] == "searched-perturbation")
     summary = (out / "summary.md").read_text()

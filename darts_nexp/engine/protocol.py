@@ -331,8 +331,13 @@ def run(cfg: ProtocolConfig) -> list[dict]:
         if cell.kind in SELECTED:
             _select(cfg, cell, progress)
 
-    # Seed by seed, so that a protocol stopped half-way has every cell trained with the first seeds.
-    rows = [_train(cfg, cell, seed, progress) for seed in cfg.train_seeds for cell in cells]
+    # The cells the summary compares come first, seed by seed, so that a protocol stopped part-way has its paired
+    # comparisons complete; the searched candidates no rule chose only add to the rank correlations.
+    chosen = {c.name for c in choices(cells, cfg.derive)[0].values()}
+    later = [c for c in cells if c.kind in ("searched", "searched-perturbation") and c.name not in chosen]
+    first = [c for c in cells if c not in later]
+    rows = [_train(cfg, cell, seed, progress) for group in (first, later) for seed in cfg.train_seeds
+            for cell in group]
     device = start_runtime(cfg.train.device, cfg.train.threads)  # the trainings' device and threads
     latency = _latencies(out / "latency.json", cells, rows, device, progress)
     for row in rows:
@@ -605,6 +610,21 @@ def _diff(d: tuple[float, float, int]) -> str:
     return f"{mean:+.4f}" + (f" ± {se:.4f}" if math.isfinite(se) else " (1 seed)")
 
 
+def choices(cells: list[Cell], derive: list[str]) -> tuple[dict[str, Cell], Optional[Cell]]:
+    """The cell each rule ("supernet, argmax", ... "retrain, perturbation") chooses among the searched candidates,
+    and random search's choice: the random cell with the best short training (None without one)."""
+    rules = [(f"{by}, {how}", kind, by) for by in ("supernet", "retrain") for how, kind in
+             (("argmax", "searched"), ("perturbation", "searched-perturbation")) if how in derive]
+    chosen = {}
+    for label, kind, by in rules:
+        key = "search_val_auc" if by == "supernet" else "select_val_auc"
+        pool = [c for c in cells if c.kind == kind and getattr(c, key) is not None]
+        if pool:
+            chosen[label] = max(pool, key=lambda c: getattr(c, key))
+    scored = [c for c in cells if c.kind == "random" and c.select_val_auc is not None]
+    return chosen, max(scored, key=lambda c: c.select_val_auc) if scored else None
+
+
 def choice_lines(cells: list[Cell], rows: list[dict], spent: dict, cfg: ProtocolConfig) -> list[str]:
     """summary.md's "Choosing the cell": the cell each rule chose and random search's, paired by training seed with
     the mean random cell and with random search; how well each signal ranked the candidates; the compute of each
@@ -617,16 +637,7 @@ def choice_lines(cells: list[Cell], rows: list[dict], spent: dict, cfg: Protocol
     seeds = cfg.train_seeds
     mean_random = {s: statistics.fmean(auc[c.name][s] for c in random) for s in seeds
                    if random and all(math.isfinite(auc[c.name].get(s, math.nan)) for c in random)}
-    rules = [(f"{by}, {derive}", kind, by) for by in ("supernet", "retrain") for derive, kind in
-             (("argmax", "searched"), ("perturbation", "searched-perturbation")) if derive in cfg.derive]
-    chosen = {}
-    for label, kind, by in rules:
-        pool = [c for c in cells if c.kind == kind and getattr(c, f"{'search' if by == 'supernet' else 'select'}"
-                                                                 f"_val_auc") is not None]
-        if pool:
-            chosen[label] = max(pool, key=lambda c: c.search_val_auc if by == "supernet" else c.select_val_auc)
-    scored = [c for c in random if c.select_val_auc is not None]
-    best_random = max(scored, key=lambda c: c.select_val_auc) if scored else None
+    chosen, best_random = choices(cells, cfg.derive)
     lines = ["## Choosing the cell", "",
              f"Candidates: {sum(c.kind == 'searched' for c in cells)} argmax and "
              f"{sum(c.kind == 'searched-perturbation' for c in cells)} perturbation cells of "
