@@ -89,7 +89,8 @@ def plot_embedding(points: np.ndarray, labels: np.ndarray, path, title: str) -> 
     _save(fig, path)
 
 
-KIND_COLOURS = {"searched": "tab:blue", "latency-aware": "tab:green", "random": "tab:grey", "published": "tab:orange"}
+KIND_COLOURS = {"searched": "tab:blue", "searched-perturbation": "tab:cyan", "latency-aware": "tab:green",
+                "random": "tab:grey", "random-search": "tab:purple", "published": "tab:orange"}
 
 
 def plot_pareto(points: list[dict], path, title: str) -> None:

@@ -37,6 +37,13 @@ def test_file_i_does_not_depend_on_n(tmp_path):
     assert texts(few) == texts(many)[:2]
 
 
+def test_start_writes_the_files_a_longer_run_ends_with(tmp_path):
+    whole = run(SampleConfig(n=5, seed=3, out=str(tmp_path / "whole"), like=str(DARTS_V2), **SMALL))
+    tail = run(SampleConfig(n=2, start=3, seed=3, out=str(tmp_path / "tail"), like=str(DARTS_V2), **SMALL))
+    assert [p.name for p in tail] == ["random-003.yaml", "random-004.yaml"]
+    assert texts(tail) == texts(whole[3:])
+
+
 def test_files_validate_and_render(tmp_path, monkeypatch):
     monkeypatch.setattr(render.shutil, "which", lambda name: None)  # .gv only: fast and independent of dot
     paths = run(SampleConfig(n=3, seed=1, out=str(tmp_path / "g"), **SMALL))
@@ -137,6 +144,7 @@ def test_bad_like_file_names_the_file(tmp_path):
 
 @pytest.mark.parametrize("field,value,message", [
     ("n", 0, "--n 0: nothing to write; pass --n 1 or more"),
+    ("start", -1, "--start -1: the first index is 0 or more"),
     ("tolerance", 0.0, "--tolerance 0.0: must be a fraction between 0 and 1"),
     ("tolerance", 1.0, "--tolerance 1.0: must be a fraction between 0 and 1"),
     ("tolerance", -0.1, "--tolerance -0.1"),

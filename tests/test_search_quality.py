@@ -25,6 +25,7 @@ protocol:
   n_random: 2
   like: false
   train_seeds: [0]
+  random_search: candidates
   out: sq
   data:
     image_size: [16, 16]
@@ -122,6 +123,33 @@ def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, ca
     # Changed training settings would mix two recipes in one table: refused, naming the setting.
     with pytest.raises(UserError, match="train.epochs"):
         sq.run(parse(tiny_config(tmp_path, *seeds, "--train.epochs", "2")))
+
+
+def test_random_search_at_equal_budget_draws_cells_until_it_has_spent_the_searched_arms_compute(tmp_path,
+                                                                                                 monkeypatch):
+    # Each search costs 10 core-seconds and each short training 3, so the costliest arm (retrain: the search and
+    # searched-0's short training) spent 13, and random search needs 5 short trainings (15) to match it.
+    monkeypatch.setattr(sq, "core_seconds", lambda path: 10.0 if Path(path).name.startswith("search-") else 3.0)
+    flags = ("--derive", "argmax", "--n-random", "1", "--random-search", "equal", "--published")
+    rows = protocol_main(tiny_config(tmp_path, *flags))
+    out = tmp_path / "sq"
+    with open(out / "candidates.csv", newline="") as f:
+        candidates = {c["cell"]: c for c in csv.DictReader(f)}
+    assert list(candidates) == ["searched-0", "random-000"] + [f"random-{i:03d}" for i in range(1, 5)]
+    assert [candidates[f"random-{i:03d}"]["kind"] for i in range(5)] == ["random"] + ["random-search"] * 4
+    # Only random search's choice among the five is trained to the end, beside the searched cell and random-000.
+    best = max((c for c in candidates.values() if c["kind"].startswith("random")),
+               key=lambda c: float(c["select_val_auc"]))["cell"]
+    assert sorted(r["cell"] for r in rows) == sorted({"searched-0", "random-000", best})
+    assert not any((out / f"train-random-{i:03d}-seed0").exists() for i in range(1, 5) if f"random-{i:03d}" != best)
+    summary = (out / "summary.md").read_text()
+    assert "with 4 more for random search at equal budget" in summary
+    assert "random search used 1.15x the compute of the costliest searched arm" in summary
+    # The budget is read from finished runs and the cells drawn by index: a rerun trains nothing and draws no more.
+    monkeypatch.setattr(search_cli, "run", refuse)
+    monkeypatch.setattr(train_cli, "run", refuse)
+    assert protocol_main(tiny_config(tmp_path, *flags)) == rows
+    assert not (out / "select-random-005").exists()
 
 
 def test_a_published_file_that_does_not_load_is_refused_before_any_run(tmp_path):

@@ -46,11 +46,13 @@ from .select import CANDIDATES, core_seconds, ensure_trained, retrain_val_auc, r
 from .train import TrainConfig
 
 DARTS_V2 = "darts_v2"  # a published genotype, by name (space.Genotype.load)
-KINDS = ("searched", "searched-perturbation", "latency-aware", "random", "published")
+KINDS = ("searched", "searched-perturbation", "latency-aware", "random", "random-search", "published")
 ROW_FIELDS = ("kind", "cell", "genotype", "search_seed", "train_seed", "test_auc", "val_auc", "params",
               "latency_ms", "predicted_latency_ms", "normal_skips", "search_val_auc", "select_val_auc",
               "core_seconds", "run_dir")
-SELECTED = ("searched", "searched-perturbation", "random")  # the candidates, which get the short training
+# The candidates, which get the short training; random-search cells are those drawn after the n_random cells to
+# give random search the searched arms' budget, and only its choice among them is trained further.
+SELECTED = ("searched", "searched-perturbation", "random", "random-search")
 CANDIDATE_FIELDS = ("cell", "kind", "search_seed", "search_val_auc", "select_val_auc", "search_core_seconds",
                     "derive_core_seconds", "select_core_seconds")
 
@@ -114,6 +116,12 @@ class ProtocolConfig:
     select_epochs: int = 1
     """epochs of the short training every candidate (searched and random cells) gets, scored on its validation
     split (select-<cell>/, the test split untouched): the signal of --select-by retrain and of random search"""
+    random_search: Literal["equal", "candidates"] = "equal"
+    """random search's pool, each cell given the short training and the best by validation chosen: "candidates" the
+    n_random cells; "equal" also further random cells (random-008, ...) until its short trainings have used the
+    compute of the costliest searched arm before its final training (searches, derivations, short trainings), so that
+    search and random search are compared at equal budget. Only the n_random cells and random search's choice get
+    final trainings"""
     like: bool = True
     """draw only random cells whose final network, at the train settings, has DARTS_V2's parameter count (+-10%)"""
     out: str = "runs/search-quality"
@@ -277,6 +285,26 @@ def _select(cfg: ProtocolConfig, cell: Cell, progress: Progress) -> None:
     cell.select_val_auc = retrain_val_auc(run_dir)
 
 
+def _random_search(cfg: ProtocolConfig, cells: list[Cell], progress: Progress) -> list[Cell]:
+    """Random search at equal budget: random cells after the first n_random, each given the short training, until
+    random search's short trainings have used what the costliest searched arm spent before its final training. The
+    cells are drawn by index and the budget is read from finished runs, so a rerun keeps the very same cells."""
+    spent = costs(cfg, cells)
+    budget = max((sum(parts) for _, *parts in arm_costs(choices(cells, cfg.derive)[0], cells, spent)), default=0)
+    used = sum(spent[c.name]["select_core_seconds"] or 0 for c in cells if c.kind == "random")
+    scfg, extra = sample_config(cfg), []
+    while used < budget:
+        scfg.start, scfg.n = cfg.n_random + len(extra), 1
+        progress.total += 1
+        path, = sampler.run(scfg)
+        cell = Cell("random-search", path.stem, path, Genotype.load(path))
+        _select(cfg, cell, progress)
+        # Runs are timed to the second: one of under a second still counts one, so that the loop ends.
+        used += max(core_seconds(Path(cfg.out) / f"select-{cell.name}") or 0, 1)
+        extra.append(cell)
+    return extra
+
+
 def _train(cfg: ProtocolConfig, cell: Cell, seed: int, progress: Progress) -> dict:
     tcfg = _train_config(cfg, cell, seed, Path(cfg.out) / f"train-{cell.name}-seed{seed}")
     return _row(cell, seed, ensure_trained(tcfg, cell.genotype, f"training {cell.name} (seed {seed})", progress))
@@ -330,19 +358,24 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     for cell in cells:
         if cell.kind in SELECTED:
             _select(cfg, cell, progress)
+    if cfg.random_search == "equal" and cfg.n_random and plain_searches:
+        cells += _random_search(cfg, cells, progress)
 
     # The cells the summary compares come first, seed by seed, so that a protocol stopped part-way has its paired
     # comparisons complete; the searched candidates no rule chose only add to the rank correlations.
-    chosen = {c.name for c in choices(cells, cfg.derive)[0].values()}
-    later = [c for c in cells if c.kind in ("searched", "searched-perturbation") and c.name not in chosen]
-    first = [c for c in cells if c not in later]
+    chosen, best_random = choices(cells, cfg.derive)
+    picked = {c.name for c in chosen.values()} | ({best_random.name} if best_random else set())
+    trained = [c for c in cells if c.kind != "random-search" or c.name in picked]
+    progress.total += len(cfg.train_seeds) * sum(c.kind == "random-search" for c in trained)
+    later = [c for c in trained if c.kind in ("searched", "searched-perturbation") and c.name not in picked]
+    first = [c for c in trained if c not in later]
     rows = [_train(cfg, cell, seed, progress) for group in (first, later) for seed in cfg.train_seeds
             for cell in group]
     device = start_runtime(cfg.train.device, cfg.train.threads)  # the trainings' device and threads
-    latency = _latencies(out / "latency.json", cells, rows, device, progress)
+    latency = _latencies(out / "latency.json", trained, rows, device, progress)
     for row in rows:
         row["latency_ms"] = round(latency[row["cell"]], 4)
-        cell = next(c for c in cells if c.name == row["cell"])
+        cell = next(c for c in trained if c.name == row["cell"])
         row["predicted_latency_ms"] = round(lut.predict(table, cell.genotype), 4) if table else None
     plot_pareto(cell_points(rows), out / "pareto.png", f"test AUC against measured latency (batch 1, {device.type})")
     write_atomic(out / "protocol.yaml", yaml.safe_dump({"protocol": config.to_dict(cfg)}, sort_keys=False))
@@ -621,7 +654,7 @@ def choices(cells: list[Cell], derive: list[str]) -> tuple[dict[str, Cell], Opti
         pool = [c for c in cells if c.kind == kind and getattr(c, key) is not None]
         if pool:
             chosen[label] = max(pool, key=lambda c: getattr(c, key))
-    scored = [c for c in cells if c.kind == "random" and c.select_val_auc is not None]
+    scored = [c for c in cells if c.kind in ("random", "random-search") and c.select_val_auc is not None]
     return chosen, max(scored, key=lambda c: c.select_val_auc) if scored else None
 
 
@@ -641,7 +674,9 @@ def choice_lines(cells: list[Cell], rows: list[dict], spent: dict, cfg: Protocol
     lines = ["## Choosing the cell", "",
              f"Candidates: {sum(c.kind == 'searched' for c in cells)} argmax and "
              f"{sum(c.kind == 'searched-perturbation' for c in cells)} perturbation cells of "
-             f"{len(cfg.search_seeds)} searches, and {len(random)} random cells. Each got a short training of "
+             f"{len(cfg.search_seeds)} searches, and {len(random)} random cells"
+             + (f", with {sum(c.kind == 'random-search' for c in cells)} more for random search at equal budget"
+                if any(c.kind == "random-search" for c in cells) else "") + ". Each got a short training of "
              f"{cfg.select_epochs} epoch(s) (training seed {seeds[0]}), scored on its validation split; the test "
              f"split decided nothing. Each rule's cell and random search's (the random cell with the best short "
              f"training) are compared by training seed: a difference is the mean over seeds of (this cell's test AUC "
@@ -683,40 +718,48 @@ def choice_lines(cells: list[Cell], rows: list[dict], spent: dict, cfg: Protocol
     return lines
 
 
+def _spent(spent: dict, key: str, names) -> float:
+    return sum(spent[n][key] or 0 for n in names)
+
+
+def arm_costs(chosen: dict, cells: list[Cell], spent: dict) -> list[tuple[str, float, float, float]]:
+    """(rule, searches, derivations, short trainings) of each searched arm: its compute before the final training.
+    Every rule pays for all the searches; a rule reading by perturbation pays for the derivations, and a rule
+    choosing by retraining for the short trainings of its candidates."""
+    searches = sum({c.search_seed: spent[c.name]["search_core_seconds"] or 0 for c in cells
+                    if c.kind in ("searched", "searched-perturbation")}.values())
+    arms = []
+    for label, cell in chosen.items():
+        pool = [c.name for c in cells if c.kind == cell.kind]
+        arms.append((label, searches, _spent(spent, "derive_core_seconds", pool),
+                     _spent(spent, "select_core_seconds", pool) if label.startswith("retrain") else 0))
+    return arms
+
+
 def cost_of_arms(chosen: dict, best_random: Optional[Cell], cells: list[Cell], rows: list[dict], spent: dict,
                  cfg: ProtocolConfig) -> list[str]:
     """The compute each arm used, so that "equal budget" is shown: searches, derivations, short trainings, and the
     final training of its chosen cell with one seed."""
-    def total(key: str, names) -> float:
-        return sum(spent[n][key] or 0 for n in names)
-
     def final(cell: Cell) -> float:
         return statistics.fmean(r["core_seconds"] or 0 for r in rows if r["cell"] == cell.name)
 
-    searches = sum({c.search_seed: spent[c.name]["search_core_seconds"] or 0 for c in cells
-                    if c.kind in ("searched", "searched-perturbation")}.values())
     lines = ["", "Compute of each arm, in core-seconds (wall time x threads, one machine): its searches, "
                  "derivations and short trainings, and its chosen cell's final training (one seed).", "",
              "| arm | searches | derivations | short trainings | final training | total |", "|---|---|---|---|---|---|"]
-    arms = []
-    for label, cell in chosen.items():
-        pool = [c.name for c in cells if c.kind == cell.kind]
-        derive = total("derive_core_seconds", pool)
-        select = total("select_core_seconds", pool) if label.startswith("retrain") else 0
-        arms.append((label, searches, derive, select, final(cell)))
+    arms = [(*arm, final(chosen[arm[0]])) for arm in arm_costs(chosen, cells, spent)]
+    pool = [c.name for c in cells if c.kind in ("random", "random-search")]
     if best_random is not None:
-        random = [c.name for c in cells if c.kind == "random"]
-        arms.append(("random search", 0, 0, total("select_core_seconds", random), final(best_random)))
+        arms.append(("random search", 0, 0, _spent(spent, "select_core_seconds", pool), final(best_random)))
     for label, *parts in arms:
         lines.append(f"| {label} | " + " | ".join(f"{p:,.0f}" for p in parts) + f" | {sum(parts):,.0f} |")
     if best_random is not None and len(arms) > 1:
-        random_cells = sum(c.kind == "random" for c in cells)
-        per_cell = total("select_core_seconds", [c.name for c in cells if c.kind == "random"]) / random_cells
-        most = max(sum(parts) for label, *parts in arms if label != "random search")
+        per_cell = _spent(spent, "select_core_seconds", pool) / len(pool)
+        most = max(sum(parts[:3]) for label, *parts in arms if label != "random search")
         if per_cell > 0 and most > 0:  # runs of under a second record no time
-            lines += ["", f"Random search used {sum(arms[-1][1:]) / most:.2f}x the compute of the costliest searched "
-                          f"arm; at equal compute it could have given the short training to about "
-                          f"{(most - arms[-1][4]) / per_cell:.0f} random cells ({random_cells} here)."]
+            lines += ["", f"Before the final trainings, random search used {arms[-1][3] / most:.2f}x the compute of "
+                          f"the costliest searched arm: it gave the short training to {len(pool)} random cells, and "
+                          f"at equal compute could have given it to about {most / per_cell:.0f} "
+                          f"(random_search: {cfg.random_search})."]
     return lines
 
 

@@ -25,6 +25,9 @@ NUM_CLASSES, IN_CHANS = 2, 1  # the Nexperia task: sizes are compared on the net
 class SampleConfig:
     n: int = 10
     """Number of genotype files to write."""
+    start: int = 0
+    """Index of the first file: --start 10 --n 5 writes random-010 ... random-014, the files a run with --n 15 would
+    end with."""
     seed: int = 0
     """Seed; file i is drawn from (seed, i) alone, so asking for more files keeps the first ones."""
     out: str = "genotypes/random"
@@ -45,6 +48,8 @@ class SampleConfig:
     def validate(self) -> None:
         if self.n < 1:
             raise UserError(f"--n {self.n}: nothing to write; pass --n 1 or more")
+        if self.start < 0:
+            raise UserError(f"--start {self.start}: the first index is 0 or more")
         if self.nodes < 1:
             raise UserError(f"--nodes {self.nodes}: a cell needs at least 1 intermediate node; DARTS uses --nodes 4")
         if not 0 < self.tolerance < 1:
@@ -77,7 +82,7 @@ def run(cfg: SampleConfig) -> list[Path]:
         band = (target * (1 - cfg.tolerance), target * (1 + cfg.tolerance))
     out = Path(cfg.out)
     paths, sizes, draws = [], [], 0
-    for i in range(cfg.n):
+    for i in range(cfg.start, cfg.start + cfg.n):
         rng = sample_rng(cfg.seed, i)
         meta = {"sampler": "uniform", "seed": cfg.seed, "index": i}
         if reference is not None:
