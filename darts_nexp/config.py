@@ -3,13 +3,15 @@
 
 A config file may hold fields of several commands: top-level keys shared by them (say `data:`), each taken by the
 commands that have such a field, and one section per command (`search:`, `train:`, `evaluate:`, ...) that only that
-command reads. A key that no command has is refused, so typos are caught. YAML values are checked against the field
+command reads. A key that no command has is refused, so typos are caught; one that only other commands have is left
+to them with a note, since the file may be meant for them too. YAML values are checked against the field
 types before anything runs. The resolved config is saved into every run directory as `config.yaml`, from which
 `--resume` rebuilds it.
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import typing
 from importlib import resources
@@ -21,6 +23,8 @@ import yaml
 
 from .errors import UserError
 from .io import load_user_yaml, read_user_text
+
+log = logging.getLogger("darts_nexp.config")
 
 # The mark of a field whose help says what its default means (`threads`: one per CPU), so that --help does not add
 # "(default: None)" after it.
@@ -149,8 +153,9 @@ def config_path(name: str) -> Path:
 
 def read_yaml(path: Path | str, section: str | None = None, commands: dict[str, set[str]] | None = None) -> dict:
     """Read a config file: its shared top-level keys, then its `section` for this command on top. `commands` maps
-    every command's section name to the fields of its config: a shared key that this command lacks but another
-    command has is left to that command, and the other commands' sections are skipped."""
+    every command's section name to the fields of its config, dotted at every depth (`data`, `data.data_dir`): a
+    shared key that this command lacks but another command has is left to that command, with a note, and the other
+    commands' sections are skipped."""
     path = Path(path)
     text = read_user_text(path, "config file", "pass a YAML config file to --config, or the name of a shipped one "
                                                "(demo, smoke, protocol-cpu)")
@@ -160,12 +165,25 @@ def read_yaml(path: Path | str, section: str | None = None, commands: dict[str, 
     commands = commands or {}
     shared = {k: v for k, v in raw.items() if k not in commands and k != section}
     if section in commands:
-        others = set().union(*commands.values())
-        shared = {k: v for k, v in shared.items() if k in commands[section] or k not in others}
+        # A dotted key (`data.data_dir:`) is no command's, however its name reads: from_dict refuses it as unknown.
+        users = {k: [c for c, names in commands.items() if k in names] for k in shared
+                 if k not in commands[section] and "." not in str(k)}
+        theirs = {k: found for k, found in users.items() if found}
+        if theirs:
+            log.warning(f"note: {path}: darts-nexp {section} ignores the top-level " + ", ".join(
+                _taken_by(k, found, section, commands[section]) for k, found in theirs.items()))
+        shared = {k: v for k, v in shared.items() if k not in theirs}
     mine = raw.get(section) or {}
     if not isinstance(mine, dict):
         raise UserError(f"{path}: section '{section}' must be a mapping of config keys")
     return _deep_update(shared, mine)
+
+
+def _taken_by(key: str, users: list[str], section: str, mine: set[str]) -> str:
+    """How read_yaml's note names a top-level key that only the commands `users` take, with the setting of that name
+    that `section` has deeper down when it has exactly one (`data_dir` -> `data.data_dir`)."""
+    own = [name for name in mine if name.endswith(f".{key}")]
+    return f"{key} (taken by {', '.join(users)}" + (f"; {section} takes {own[0]}" if len(own) == 1 else "") + ")"
 
 
 def _leaves(d: dict, prefix: str = "") -> dict:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .errors import UserError
+from .errors import RankError, UserError
 
 # A rank that dies mid-step leaves the others waiting in a collective; they give up after this long (torchrun
 # normally ends them sooner, as soon as it sees the dead one).
@@ -140,16 +140,20 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def launch_rank() -> int:
+    """This process's rank as the launcher set it (RANK), known before the ranks meet; 0 without torchrun."""
+    return int(os.environ.get("RANK", "0")) if launched() else 0
+
+
 def start(device: torch.device) -> tuple[Ranks, torch.device]:
     """Join the other ranks (NCCL on CUDA, gloo on the CPU) and pick this rank's device: GPU LOCAL_RANK on CUDA.
     Ranks other than 0 print nothing but errors (stderr), so the log reads as one run's."""
     if not launched():
         return SINGLE, device
-    env = {k: int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK") if k in os.environ}
-    ranks = Ranks(env.get("RANK", 0), env["WORLD_SIZE"], env.get("LOCAL_RANK", 0))
+    ranks = Ranks(launch_rank(), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
     if device.type == "cuda":
         if ranks.local_rank >= torch.cuda.device_count():
-            raise UserError(f"rank {ranks.rank} wants GPU {ranks.local_rank}, but this machine has "
+            raise RankError(f"rank {ranks.rank} wants GPU {ranks.local_rank}, but this machine has "
                             f"{torch.cuda.device_count()}; launch at most that many processes per node")
         device = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(device)

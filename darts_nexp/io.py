@@ -1,25 +1,88 @@
-"""Reading and writing files safely: atomic writes, and the text and YAML of files a user names.
+"""Reading and writing files safely: atomic writes (a failed one raises WriteFailed, one message), the text and
+YAML of files a user names, and folder locks.
 
 This module imports nothing of darts-nexp's but its errors, so that every layer may use it.
 """
 from __future__ import annotations
 
 import codecs
+import contextlib
+import csv
+import errno
+import fcntl
+import io
 import os
+import shutil
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
 from .errors import UserError
 
 
-def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write a file so that readers see the old or the new content, never half of it."""
+def _free_space(path: Path) -> str:
+    """The space left on the file system of `path` (of its nearest existing folder)."""
+    folder = next((p for p in path.parents if p.is_dir()), Path("."))
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown space"
+    if free >= 2**30:
+        return f"{free / 2**30:.1f} GiB"
+    return f"{free / 2**20:.1f} MiB" if free >= 2**20 else f"{free / 2**10:.0f} KiB"
+
+
+class WriteFailed(UserError):
+    """A file could not be written: a full disk or quota, a read-only file system or folder, an I/O error.
+
+    `problem` names the file, the reason and the space left; `remedy` says what to change. The message adds "run the
+    command again"; a caller that knows what was kept (a run's last checkpoint) says so with `problem` instead.
+    """
+
+    def __init__(self, path: Path, error: OSError):
+        path = Path(path)
+        self.problem = f"cannot write {path} ({error.strerror or error}; {_free_space(path)} free on its file system)"
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        self.remedy = "free space" if full else f"make {path.parent} writable"
+        super().__init__(f"{self.problem}; {self.remedy} and run the command again")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name next to `path` (its folder made when missing), for a writer that takes a file name; when the
+    block ends the file replaces `path` whole. On any failure the temporary file is removed and `path` left as it
+    was; an OSError becomes one WriteFailed that names `path`."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-    return path
+    failed = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        failed = e
+    finally:
+        with contextlib.suppress(OSError):  # a folder made read-only keeps it; the next write replaces it
+            tmp.unlink(missing_ok=True)
+    if failed is not None:  # after the removal, so that the space it took counts as free
+        raise WriteFailed(path, failed)
+
+
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write a file so that readers see the old or the new content, never half of it."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    return Path(path)
+
+
+def write_csv(path: Path, header: list[str], rows) -> Path:
+    """Write a CSV file (a header row, then `rows`) atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return write_atomic(path, text.getvalue())
 
 
 def read_user_text(path: Path | str, what: str, hint: str) -> str:
@@ -83,3 +146,30 @@ def load_user_yaml(text: str, path: Path | str, hint: str):
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         raise UserError(f"{path} is not valid YAML ({_yaml_problem(e, text)}); {hint}") from None
+
+
+LOCK = ".lock"
+
+
+def lock_folder(folder: Path, wait: bool = True):
+    """An exclusive lock on `folder` through its `.lock` file, which records the holder's pid: the open file, whose
+    closing releases the lock, as does the end of the process however it ends (flock). With `wait` False, None
+    rather than waiting while another process holds it."""
+    lock = open(Path(folder) / LOCK, "a+")  # not "w": that would wipe the pid of a holder before we know of it
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        lock.close()
+        return None
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
+def lock_holder(folder: Path) -> str:
+    """The pid that the holder of `folder`'s lock recorded ("" when there is none to read)."""
+    try:
+        return (Path(folder) / LOCK).read_text().strip()
+    except OSError:
+        return ""

@@ -40,7 +40,6 @@ def cell_graph(edges, concat, title: str) -> graphviz.Digraph:
 def render_genotype(genotype: Genotype, out_dir: Path | str) -> tuple[list[Path], bool]:
     """Write normal.* and reduce.* into out_dir; returns (paths written, whether `dot` was there for SVG/PNG)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     has_dot = shutil.which("dot") is not None
     paths = []
     for cell in ("normal", "reduce"):

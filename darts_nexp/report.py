@@ -6,8 +6,6 @@ Every file is written to a temporary name and renamed, so a crash never leaves a
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from pathlib import Path
@@ -16,16 +14,8 @@ import numpy as np
 
 from .metrics import auc, confusion_metrics, tpr_at_fpr
 from .plots import plot_roc
-from .io import write_atomic
+from .io import write_atomic, write_csv
 from .runs import METRICS, PREDICTIONS, ROC
-
-
-def write_csv(path: Path, header: list[str], rows) -> Path:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return write_atomic(path, text.getvalue())
 
 
 def _finite(value):

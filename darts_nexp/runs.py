@@ -2,8 +2,10 @@
 
 Every command writes one run directory. Its `run.json` records the kind of run (search, train, evaluate or
 ensemble), the version of this format and whether the run finished, so that no command ever writes into a run of
-another kind, nor into an existing run without `--resume`. Checkpoints are dictionaries of tensors and plain Python
-values, saved with torch.save and read back with `weights_only=True`, each tagged with the format and its role:
+another kind, nor into an existing run without `--resume`; and one process at a time holds a run directory (a lock
+on its `.lock` file), so that no two commands write into the same one at once. Checkpoints are dictionaries of
+tensors and plain Python values, saved with torch.save and read back with `weights_only=True`, each tagged with the
+format and its role:
 
 - "search" (checkpoint.pt of a search): epoch, model_args, weights, alphas, weight_optimizer, arch_optimizer,
   scheduler, history;
@@ -22,13 +24,14 @@ import datetime
 import io
 import json
 from pathlib import Path
+from typing import IO
 
 import torch
 import yaml
 
 from .config import dump_yaml, read_yaml
 from .errors import Diverged, Interrupted, UserError
-from .io import write_atomic
+from .io import load_user_yaml, lock_folder, lock_holder, read_user_text, write_atomic
 
 FORMAT = 2
 KINDS = ("search", "train", "evaluate", "ensemble")
@@ -128,28 +131,30 @@ class Run:
     @classmethod
     def open(cls, out: str | None, kind: str, resume: bool = False) -> Run:
         """The run directory `out` (default runs/<kind>-<time>): a new one, or with `resume` an existing run of
-        this kind. Anything else (a run of another kind, an existing run without --resume, a folder of other
-        files) is refused with a message, so that no finished work is ever overwritten."""
+        this kind, held by this process until the run finishes (claim). Anything else (a run of another kind, an
+        existing run without --resume, a folder of other files, a folder that another darts-nexp process holds) is
+        refused with a message, so that no finished work is ever overwritten."""
         assert kind in KINDS, kind
         if resume:
             _resumable(Path(out), kind)
+            claim(Path(out), resume=True)
             return cls(Path(out), kind)  # marked running by begin(), once the resume has been found sound
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         path = Path(out) if out else Path("runs") / f"{kind}-{stamp}"
         if path.exists() and not path.is_dir():
             raise UserError(f"--out {path} is a file; pass a folder for the run")
         found = run_kind(path) if path.is_dir() else None
-        if found == kind:
-            how = f"continue it with --resume {path}, or " if kind in RESUMABLE else ""
-            raise UserError(f"{path} already holds {a_run(kind)}; {how}pass a new --out")
-        if found is not None:
-            raise UserError(f"{path} holds {a_run(found)}; {COMMANDS[kind]} does not write into it: pass a new --out")
-        if path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
+        if found is None and path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
             raise UserError(f"{path} is not empty and holds no darts-nexp run; pass a new or empty folder to --out")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"cannot create the run directory {path} ({e.strerror}); pass a writable --out") from None
+        # Held before looking for a run in it, so that a run another process starts here meanwhile is seen.
+        claim(path)
+        found = run_kind(path)
+        if found is not None:
+            release(path)
+            if found == kind:
+                how = f"continue it with --resume {path}, or " if kind in RESUMABLE else ""
+                raise UserError(f"{path} already holds {a_run(kind)}; {how}pass a new --out")
+            raise UserError(f"{path} holds {a_run(found)}; {COMMANDS[kind]} does not write into it: pass a new --out")
         run = cls(path, kind)
         write_atomic(path / RUN_JSON, json.dumps({"kind": kind, "format": FORMAT, "status": "running",
                                                   "created": _now()}, indent=1) + "\n")
@@ -176,6 +181,7 @@ class Run:
 
     def finish(self) -> None:
         self._mark("finished")
+        release(self.path)
 
     def save_config(self, cfg) -> Path:
         return self.write(CONFIG, dump_yaml(cfg))
@@ -206,6 +212,46 @@ class Run:
             kept = (f"the last good checkpoint {self.file(checkpoint)} is kept" if self.file(checkpoint).is_file()
                     else "no epoch finished, so there is no checkpoint")
             raise UserError(f"{e}; {hint}; {kept}, and no results were written from the diverged model") from None
+
+
+# The folders this process holds (claim), by resolved path: one that it opens again (a resume after an error, in the
+# same Python session) is its own, not another's.
+_HELD: dict[Path, IO] = {}
+
+
+def claim(path: Path, resume: bool = False) -> None:
+    """Hold the folder `path` (made when missing) until release(path) or the end of this process, or refuse with one
+    line while another darts-nexp process holds it: two commands writing one folder would mix their files."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the run directory {path} ({e.strerror}); pass a writable --out") from None
+    if path.resolve() in _HELD:
+        return
+    lock = lock_folder(path, wait=False)
+    if lock is None:
+        pid = lock_holder(path)
+        raise UserError(f"{path} is in use by another darts-nexp process{f' (pid {pid})' if pid else ''}; wait for it"
+                        + ("" if resume else " or pass another --out"))
+    _HELD[path.resolve()] = lock
+
+
+def release(path: Path) -> None:
+    """Let other processes have the folder `path` again (claim)."""
+    lock = _HELD.pop(Path(path).resolve(), None)
+    if lock is not None:
+        lock.close()
+
+
+def search_history(run_dir: Path) -> list[dict]:
+    """The epochs of a search's genotype_history.yaml, or one message naming the file when it is lost or damaged."""
+    path = Path(run_dir) / HISTORY
+    hint = "restore it, or move the search away so that it runs again"
+    history = load_user_yaml(read_user_text(path, "search history", hint), path, hint)
+    if not isinstance(history, list) or not history or not all(isinstance(e, dict) for e in history):
+        raise UserError(f"{path} is damaged (not a list of epochs); {hint}")
+    return history
 
 
 def read_config(run_dir: str | Path) -> dict:
@@ -241,13 +287,21 @@ def _resumable(path: Path, kind: str, with_config: bool = False) -> None:
                         f"with {COMMANDS[found]} --resume {path}")
     if found is None:
         raise UserError(f"--resume {path}: no {kind} run there; pass the folder of an earlier {COMMANDS[kind]} run")
-    files = () if run_info(path).get("searches") else AFTER_FIRST_EPOCH[kind]
-    missing = [n for n in ([CONFIG] if with_config else []) + list(files if past_first_epoch(path, kind) else ())
-               if not (path / n).is_file()]
+    # splits.json too: the data check of a resume compares the images with it, and a run that went on without it
+    # could go on, unchecked, on other images. The split is drawn from the seed, but from the images as well, and no
+    # other file records which images those were.
+    files = () if run_info(path).get("searches") else (*AFTER_FIRST_EPOCH[kind], SPLITS)
+    past = past_first_epoch(path, kind)
+    missing = [n for n in ([CONFIG] if with_config else []) + list(files if past else ()) if not (path / n).is_file()]
     if missing:
         raise UserError(f"--resume {path}: this {kind} run has lost {' and '.join(missing)} (deleted or moved?), so "
                         f"it cannot be continued; its other files are left as they are. Restore the file, or start "
                         f"a new run with another --out")
+    if past and SPLITS in files:
+        splits = _read_json(path / SPLITS)
+        if not isinstance(splits, dict) or not isinstance(splits.get("ids"), dict):
+            raise UserError(f"{path / SPLITS} is damaged (it lists no image ids), so the resume cannot check that "
+                            f"the images are the run's; restore it, or start a new run with another --out")
 
 
 def _upgrade(ckpt: dict) -> dict:

@@ -11,12 +11,14 @@ import contextlib
 import math
 import os
 import random
+import threading
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import UserError
+from .io import WriteFailed
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -115,9 +117,45 @@ def memory_note(history: list, device: torch.device) -> str:
     return f"peak memory {peak:,.0f} MiB ({where})"
 
 
-def tensorboard_writer(run_dir: Path):
-    """A TensorBoard SummaryWriter writing into the run directory."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from torch.utils.tensorboard import SummaryWriter
+class Events:
+    """TensorBoard's SummaryWriter on a run directory, as the runs use it. A failed write of the event file (a full
+    disk, a read-only folder) becomes one WriteFailed, like that of any other file."""
 
-    return SummaryWriter(log_dir=str(run_dir))
+    def __init__(self, run_dir: Path):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.files = Path(run_dir) / "events.out.tfevents.*"
+        self._thread_hook, threading.excepthook = threading.excepthook, self._quiet_writer_thread  # until close()
+        with self._writing():
+            self._writer = SummaryWriter(log_dir=str(run_dir))
+
+    def _quiet_writer_thread(self, args) -> None:
+        """TensorBoard's writer thread keeps the exception it dies of and raises it again at the writer's next call,
+        where it becomes one line; the thread's own traceback would only repeat it."""
+        if type(args.thread).__name__ != "_AsyncWriterThread":
+            self._thread_hook(args)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        try:
+            yield
+        except OSError as e:  # raised in the writer's thread, and again here
+            raise WriteFailed(self.files, e) from None
+
+    def add_scalar(self, tag: str, value, step: int) -> None:
+        with self._writing():
+            self._writer.add_scalar(tag, value, step)
+
+    def add_text(self, tag: str, text: str, step: int) -> None:
+        with self._writing():
+            self._writer.add_text(tag, text, step)
+
+    def flush(self) -> None:
+        with self._writing():
+            self._writer.flush()
+
+    def close(self) -> None:
+        with self._writing():
+            self._writer.close()
+        threading.excepthook = self._thread_hook

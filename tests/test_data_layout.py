@@ -220,21 +220,21 @@ def test_labels_csv_without_test_folder(tmp_path):
         load_dataset(config(tmp_path, labels_csv=str(tmp_path / "labels.csv")))
 
 
-def test_two_images_with_one_id_are_refused(tmp_path):
-    """The id (file name without extension) keys defect_area.csv, the labels CSV and the predictions."""
+def test_two_images_that_differ_only_in_extension_are_refused(tmp_path):
+    """The id leaves the extension out, so good/g0.png and good/g0.bmp would share one even as paths."""
     make_layout(tmp_path, "plain", n_test=0)
-    write_images(tmp_path / "defect", 1, ext=".bmp", prefix="g")  # g0.bmp as a defect, g0.png as a good image
-    with pytest.raises(UserError, match=r"good/g0.png and .*defect/g0.bmp have the same id 'g0'.*rename one"):
+    write_images(tmp_path / "good", 1, ext=".bmp", prefix="g")
+    with pytest.raises(UserError, match=r"good/g0.bmp and .*good/g0.png differ only in their extension.*rename one"):
         load_dataset(config(tmp_path))
-    with pytest.raises(UserError, match="same id 'g0'"):
+    with pytest.raises(UserError, match="differ only in their extension"):
         load_folder(tmp_path, config(tmp_path))
 
 
-def test_a_test_image_may_share_a_training_image_id_but_not_when_scored_together(tmp_path):
+def test_a_test_image_may_share_a_training_image_id_and_scored_together_they_take_paths(tmp_path):
     make_layout(tmp_path, "plain")
     write_images(tmp_path / "test", 1, prefix="g")  # test/g0.png beside good/g0.png
     ds = load_dataset(config(tmp_path))
     assert "g0" in ds.train.ids and "g0" in ds.test.ids
-    with pytest.raises(UserError, match="1 test image.*'g0'.*one by one"):
-        load_folder(tmp_path, config(tmp_path))
+    scored = load_folder(tmp_path, config(tmp_path))
+    assert "good/g0" in scored.ids and "test/g0" in scored.ids and len(set(scored.ids)) == len(scored)
     assert "g0" in load_folder(tmp_path / "test", config(tmp_path)).ids

@@ -233,6 +233,25 @@ def test_the_summary_measures_training_noise_within_cells_when_there_are_several
     assert "pooled standard deviation of 0.0100 (2 cells)" in partial
 
 
+def test_the_goal_counts_the_sampling_error_of_the_mean_random_cell():
+    # Random cells at 0.90 and 1.00 (mean 0.95 at both seeds, spread 0.0535, so 0.0189 for a mean of 8): the chosen
+    # cell's +0.0305 is far beyond its paired error over the seeds (0.0005), but within 2 SE once the random cells'
+    # sampling error is counted; random search's cell is the best random one.
+    random = [sq.Cell("random", f"random-{i:03d}", Path("x"), None) for i in range(8)]
+    chosen = sq.Cell("searched", "searched-0", Path("x"), None)
+    auc = {c.name: {0: 0.90 + 0.10 * (i % 2), 1: 0.90 + 0.10 * (i % 2)} for i, c in enumerate(random)}
+    auc["searched-0"] = {0: 0.980, 1: 0.981}
+    mean_random = {0: 0.95, 1: 0.95}
+    cell_se = 0.0535 / math.sqrt(8)
+    assert sq.paired(auc["searched-0"], mean_random)[1] == pytest.approx(0.0005)
+    beat, se, n = sq.beyond(sq.paired(auc["searched-0"], mean_random), cell_se)
+    assert beat == pytest.approx(0.0305) and se == pytest.approx(math.hypot(0.0005, cell_se)) and n == 2
+    line = sq.goal_line({"retrain, argmax": chosen}, random[1], auc, mean_random, cell_se)
+    assert "not met" in line and "does not beat the mean random cell" in line and "loses to random search" in line
+    sure = sq.goal_line({"retrain, argmax": chosen}, random[1], auc, mean_random, 0.001)
+    assert "does not beat" not in sure and "beats the mean random cell" in sure
+
+
 def test_a_latency_aware_arm_is_searched_timed_and_judged(tmp_path, monkeypatch):
     """--latency-weights 0 W adds a latency-aware search per seed, with a table measured for the train settings
     and cached; every cell gets its measured and predicted latency, and the summary judges the goal."""

@@ -3,9 +3,11 @@ program with one message, never a traceback."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 
+from ..distributed import launch_rank
 from ..errors import Interrupted, UserError
 
 
@@ -21,6 +23,11 @@ def cli_entry(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        # Under torchrun every rank reads the same input: rank 0 alone says what is wrong with it (errors, warnings
+        # and notes), so that the log reads as one run's; the others exit with the same status.
+        main_rank = launch_rank() == 0
+        if not main_rank:
+            logging.getLogger("darts_nexp").setLevel(logging.ERROR)
         try:
             try:
                 return fn(*args, **kwargs)
@@ -32,7 +39,8 @@ def cli_entry(fn):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
         except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
+            if main_rank or not e.every_rank:
+                print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
         except PermissionError as e:  # from any file or folder the command touches: name it rather than trace it
             print(f"error: permission denied: {e.filename or e}; make it readable (and writable, where the command "

@@ -18,6 +18,7 @@ from typing import Annotated, Optional
 import tyro
 
 from ..errors import UserError
+from ..io import WriteFailed
 from ..render import INSTALL_HINT, render_genotype
 from ..space import Genotype
 from .entry import cli_entry
@@ -42,8 +43,8 @@ def main(argv=None) -> list[Path]:
     genotype = Genotype.load(cfg.genotype)
     try:
         paths, has_dot = render_genotype(genotype, cfg.out)
-    except OSError as e:
-        raise UserError(f"cannot write drawings to {cfg.out} ({e}); pass a writable folder to --out") from None
+    except WriteFailed as e:
+        raise UserError(f"{e.problem}; {e.remedy}, or pass another folder to --out") from None
     for p in paths:
         print(p)
     if not has_dot:

@@ -3,6 +3,7 @@ whose config has such a field (config.read_yaml)."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 from ..engine.ensemble import EnsembleConfig
 from ..engine.evaluate import EvaluateConfig
@@ -20,5 +21,17 @@ SECTIONS = {"search": SearchConfig, "train": TrainConfig, "evaluate": EvaluateCo
             "features": FeaturesConfig, "ensemble": EnsembleConfig, "protocol": ProtocolConfig}
 
 
+def _dotted(cls, prefix: str = "") -> set[str]:
+    """The names of the fields of `cls`, and of its sections' fields, dotted (`data`, `data.data_dir`, ...)."""
+    hints = typing.get_type_hints(cls)
+    names = set()
+    for f in dataclasses.fields(cls):
+        names.add(prefix + f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            names |= _dotted(hints[f.name], f"{prefix}{f.name}.")
+    return names
+
+
 def section_fields() -> dict[str, set[str]]:
-    return {name: {f.name for f in dataclasses.fields(cls)} for name, cls in SECTIONS.items()}
+    """Each command's config fields at every depth, by dotted name."""
+    return {name: _dotted(cls) for name, cls in SECTIONS.items()}

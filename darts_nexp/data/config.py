@@ -109,9 +109,13 @@ class DataConfig:
             raise UserError(f"--data.image-size takes two numbers H W, each >= 8 (got {self.image_size})")
         if self.crop_border < 0:
             raise UserError(f"crop_border must be >= 0 (got {self.crop_border})")
-        if not (0 <= self.val_fraction < 0.5 and 0 <= self.test_fraction < 0.5):
-            raise UserError(f"val_fraction and test_fraction must be in [0, 0.5) "
-                            f"(got {self.val_fraction}, {self.test_fraction})")
+        # Above 0 here, not only once the data are read and split. test_fraction too: a labelled test folder leaves
+        # it unused, and 0 means nothing there either.
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0 < value < 0.5:
+                raise UserError(f"--data.{name.replace('_', '-')} {value}: the share of the training images held out "
+                                f"must be above 0 and below 0.5")
 
     def root(self) -> Path:
         """The dataset root this config points at (the synthetic set is not generated here: see synthetic.ensure)."""

@@ -14,8 +14,8 @@ from ..config import validate
 from ..errors import UserError
 from .cache import UNREADABLE, Decoded, crop_hint, load_cached, open_upright, region
 from .config import DataConfig, auto_image_size
-from .layout import (IMAGE_EXTS, LAYOUTS, Layout, check_ids, find_layout, image_ids, list_class, list_images,
-                     match_layout, read_boxes, read_labels)
+from .layout import (IMAGE_EXTS, LAYOUTS, Layout, Table, find_layout, image_ids, list_class, list_images, match_layout,
+                     match_rows, path_ids, read_boxes, read_labels)
 
 log = logging.getLogger("darts_nexp.data")
 # Folder names that carry a label when scoring an arbitrary folder.
@@ -28,9 +28,10 @@ class ImageSet:
     name: str
     images: np.ndarray  # (N, C, H, W) uint8, possibly a read-only memmap or broadcast view
     labels: np.ndarray  # (N,) int64: 1 defect, 0 good, -1 unknown
-    ids: list[str]  # file names without extension
+    ids: list[str]  # file names without extension, or paths where names repeat (layout.image_ids)
     boxes: np.ndarray  # (N, 4) float32 x1, y1, x2, y2 in resized-image pixels, NaN where none
     digests: Optional[list[str]] = None  # sha1 of each file, for exact duplicates
+    paths: Optional[list[str]] = None  # under the data root, without extension: CSV files may name images so too
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -38,7 +39,9 @@ class ImageSet:
     def subset(self, idx, name: str) -> "ImageSet":
         idx = np.sort(np.asarray(idx, dtype=np.int64))  # sorted: sequential reads from the memmap
         digests = [self.digests[i] for i in idx] if self.digests is not None else None
-        return ImageSet(name, self.images[idx], self.labels[idx], [self.ids[i] for i in idx], self.boxes[idx], digests)
+        paths = [self.paths[i] for i in idx] if self.paths is not None else None
+        return ImageSet(name, self.images[idx], self.labels[idx], [self.ids[i] for i in idx], self.boxes[idx], digests,
+                        paths)
 
 
 @dataclass
@@ -52,23 +55,21 @@ class Dataset:
     sizes: Counter  # "HxW" of the original images -> count
 
 
-def _scale_boxes(table: dict, ids: list[str], sizes: np.ndarray, cfg: DataConfig, path: Optional[Path] = None
-                 ) -> np.ndarray:
-    """Boxes of `table` (original-image pixels) in the pixels of the resized images; NaN where there is none.
+def _scale_boxes(table: Optional[Table], keys: list[Optional[str]], sizes: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """Boxes of `table` (original-image pixels; `keys`: the row of each image, or None) in the pixels of the resized
+    images; NaN where there is none.
 
     A box must lie within its image (x in 0..W, y in 0..H of the original): one that does not means the CSV
-    belongs to other images (or has x and y swapped), and is refused naming `path` (the CSV) and the id.
+    belongs to other images (or has x and y swapped), and is refused naming the CSV, the line and the id.
     """
-    boxes = np.full((len(ids), 4), np.nan, dtype=np.float32)
+    boxes = np.full((len(keys), 4), np.nan, dtype=np.float32)
     oh, ow = cfg.image_size
-    lines = getattr(table, "lines", {})
-    for i, (name, (h, w)) in enumerate(zip(ids, sizes)):
-        if name not in table or h == 0:
+    for i, (key, (h, w)) in enumerate(zip(keys, sizes)):
+        if key is None or h == 0:
             continue
-        x1, y1, x2, y2 = table[name]
+        x1, y1, x2, y2 = table[key]
         if x2 > w or y2 > h or min(x1, y1) < 0:
-            line = f" line {lines[name]}" if name in lines else ""
-            raise UserError(f"{path or 'defect_area.csv'}{line} (id {name}): box {x1:g},{y1:g},{x2:g},{y2:g} reaches "
+            raise UserError(f"{table.path} line {table.lines[key]} (id {key}): box {x1:g},{y1:g},{x2:g},{y2:g} reaches "
                             f"outside its {h}x{w} (HxW) image; corners are pixel coordinates of the original "
                             f"image (x in 0..{w}, y in 0..{h}): fix the row, or drop it")
         top, left, ch, cw = region(int(h), int(w), cfg)
@@ -90,7 +91,7 @@ def _check_readable(folder: Path, rows: np.ndarray, paths: list[Path], dec: Deco
     raise UserError(f"none of the {len(rows)} image file(s) in {folder} could be read ({what}), e.g. {some}; {fix}")
 
 
-def _imageset(name: str, dec: Decoded, rows: np.ndarray, labels, ids, boxes, cfg: DataConfig) -> ImageSet:
+def _imageset(name: str, dec: Decoded, rows: np.ndarray, labels, ids, paths, boxes, cfg: DataConfig) -> ImageSet:
     """Keep the readable ones among `rows` of the decoded array."""
     rows = np.asarray(rows, dtype=np.int64)
     keep = dec.ok[rows]
@@ -102,7 +103,7 @@ def _imageset(name: str, dec: Decoded, rows: np.ndarray, labels, ids, boxes, cfg
     if cfg.channels == 3:
         images = np.broadcast_to(images, (len(images), 3) + images.shape[2:])  # (N, 3, H, W), no copy
     return ImageSet(name, images, np.asarray(labels, dtype=np.int64)[keep], [n for n, k in zip(ids, keep) if k],
-                    boxes[keep], [dec.digests[r] for r in rows[keep]])
+                    boxes[keep], [dec.digests[r] for r in rows[keep]], [p for p, k in zip(paths, keep) if k])
 
 
 def data_root(cfg: DataConfig) -> Path:
@@ -142,22 +143,24 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     layout = find_layout(root)
     good, defect = list_class(layout.good), list_class(layout.defect)
     test = list_images(layout.test) if layout.test else []
-    paths = good + defect + test
-    ids = image_ids(good + defect) + image_ids(test)  # a test image may share a training image's name
-    dec = load_cached(paths, root, cfg)
+    files = good + defect + test
     n_train = len(good) + len(defect)
+    paths = path_ids(files, layout.root)
+    sets = {"training images": paths[:n_train], "test images": paths[n_train:]}
+    ids = image_ids(sets, layout.root)
+    dec = load_cached(files, root, cfg)
     labels = [0] * len(good) + [1] * len(defect)
 
-    table = {}
+    table, keys = None, [None] * len(files)
     if layout.boxes_csv:
         table = read_boxes(layout.boxes_csv)
-        check_ids(ids[:n_train], table, "boxes", layout.boxes_csv)
-    _check_readable(layout.good, np.arange(len(good)), paths, dec, root, "the good training images")
-    _check_readable(layout.defect, np.arange(len(good), n_train), paths, dec, root, "the defect training images")
+        keys = match_rows(table, list(sets.values()), "boxes")
+    _check_readable(layout.good, np.arange(len(good)), files, dec, root, "the good training images")
+    _check_readable(layout.defect, np.arange(len(good), n_train), files, dec, root, "the defect training images")
     if test:
-        _check_readable(layout.test, np.arange(n_train, len(paths)), paths, dec, root, "the test images")
-    boxes = _scale_boxes(table, ids, dec.sizes, cfg, layout.boxes_csv)
-    train = _imageset("train", dec, np.arange(n_train), labels, ids[:n_train], boxes[:n_train], cfg)
+        _check_readable(layout.test, np.arange(n_train, len(files)), files, dec, root, "the test images")
+    boxes = _scale_boxes(table, keys, dec.sizes, cfg)
+    train = _imageset("train", dec, np.arange(n_train), labels, ids[:n_train], paths[:n_train], boxes[:n_train], cfg)
 
     labels_csv = Path(cfg.labels_csv) if cfg.labels_csv else None
     if labels_csv is None and cfg.dataset == "synthetic":
@@ -167,14 +170,13 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         test_labels = [-1] * len(test)
         if labels_csv is not None:
             known = read_labels(labels_csv)
-            check_ids(ids[n_train:], known, "labels", labels_csv)
-            test_labels = [known.get(i, -1) for i in ids[n_train:]]
+            test_labels = [-1 if k is None else known[k] for k in match_rows(known, [paths[n_train:]], "labels")]
             missing = test_labels.count(-1)
             if missing:
                 log.warning(f"{missing} of {len(test)} test images have no row in {labels_csv}; "
                             "they are left out of the labelled test")
-        test_set = _imageset("test", dec, np.arange(n_train, len(paths)), test_labels, ids[n_train:],
-                             boxes[n_train:], cfg)
+        test_set = _imageset("test", dec, np.arange(n_train, len(files)), test_labels, ids[n_train:],
+                             paths[n_train:], boxes[n_train:], cfg)
     elif labels_csv is not None and cfg.labels_csv:
         raise UserError(f"--data.labels-csv {labels_csv} was given but {root} has no test folder "
                         f"({root / LAYOUTS[layout.name][2]}); drop the option or add the folder")
@@ -201,20 +203,19 @@ def load_folder(path, cfg: DataConfig) -> ImageSet:
     if match_layout(folder) is not None:
         ds = load_dataset(dataclasses.replace(cfg, dataset="nexperia", data_dir=str(folder)))
         parts = [ds.train] + ([ds.test] if ds.test else [])
-        twice = sorted(set(ds.train.ids) & set(ds.test.ids if ds.test else []))
-        if twice:
-            raise UserError(f"{len(twice)} test image(s) of {folder} have the id of a training image (e.g. "
-                            f"{twice[0]!r}, the file name without extension), so scored together their predictions "
-                            f"would share rows; score the training and test folders one by one")
+        ids, paths = sum((p.ids for p in parts), []), sum((p.paths for p in parts), [])
+        if len(set(ids)) < len(ids):
+            # A test image has a training image's name; scored together they are one set, whose rows must differ.
+            ids = image_ids({"images": paths}, folder)
         return ImageSet(folder.name, np.concatenate([p.images for p in parts]),
-                        np.concatenate([p.labels for p in parts]), sum((p.ids for p in parts), []),
-                        np.concatenate([p.boxes for p in parts]), sum((p.digests for p in parts), []))
-    paths = list_images(folder)
-    if not paths:
+                        np.concatenate([p.labels for p in parts]), ids, np.concatenate([p.boxes for p in parts]),
+                        sum((p.digests for p in parts), []), paths)
+    files = list_images(folder)
+    if not files:
         raise UserError(f"{folder} holds no images ({', '.join(IMAGE_EXTS)}); pass a folder that does")
-    ids = image_ids(paths)
-    dec = load_cached(paths, folder, cfg)
-    _check_readable(folder, np.arange(len(paths)), paths, dec, folder, "the images to score")
-    boxes = np.full((len(paths), 4), np.nan, dtype=np.float32)
-    return _imageset(folder.name, dec, np.arange(len(paths)), [_folder_label(p, folder) for p in paths], ids,
-                     boxes, cfg)
+    paths = path_ids(files, folder)
+    dec = load_cached(files, folder, cfg)
+    _check_readable(folder, np.arange(len(files)), files, dec, folder, "the images to score")
+    boxes = np.full((len(files), 4), np.nan, dtype=np.float32)
+    return _imageset(folder.name, dec, np.arange(len(files)), [_folder_label(p, folder) for p in files],
+                     image_ids({"images": paths}, folder), paths, boxes, cfg)

@@ -1,7 +1,6 @@
 """Finding the images on disk: the three folder layouts, image listing, and the two CSV side files."""
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import logging
@@ -107,16 +106,53 @@ def list_class(folder: Path, warn: bool = True) -> list[Path]:
     return images
 
 
-def image_ids(paths: list[Path]) -> list[str]:
-    """Each image's id, its file name without extension; two images of one set with the same id are refused, since
-    defect_area.csv, the labels CSV, splits.json and the predictions name images by id."""
+def path_ids(files: list[Path], root: Path) -> list[str]:
+    """Each file's path under `root`, without extension, with forward slashes (`good/000`): the name of an image
+    that stays unique where file names repeat. Two files that differ only in their extension are refused."""
     seen: dict[str, Path] = {}
+    for f in files:
+        other = seen.setdefault(f.relative_to(root).with_suffix("").as_posix(), f)
+        if other != f:
+            raise UserError(f"{other} and {f} differ only in their extension, which the id of an image leaves out "
+                            f"(the CSV files and the predictions name images by id); rename one of them")
+    return list(seen)
+
+
+def _stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _repeated_name(paths: list[str]) -> Optional[str]:
+    """The first two of `paths` that share a file name ("good/000 and scratch/000"), or None."""
+    first: dict[str, str] = {}
     for p in paths:
-        other = seen.setdefault(p.stem, p)
+        other = first.setdefault(_stem(p), p)
         if other != p:
-            raise UserError(f"{other} and {p} have the same id {p.stem!r} (the file name without extension), by which "
-                            f"the CSV files and the predictions name images; rename one of them")
-    return [p.stem for p in paths]
+            return f"{other} and {p}"
+    return None
+
+
+def image_ids(sets: dict[str, list[str]], root: Path) -> list[str]:
+    """The id of each image of each set in turn (`sets`: what each set is -> its images' path_ids under `root`).
+
+    An id is the file name without extension, the name the contest's CSV files use, when the file names of the set
+    are unique (the Nexperia layouts). Real collections number each folder's files alike (MVTec AD's
+    test/good/000.png and test/scratch/000.png), so in a set where a name repeats every id is the image's path
+    under `root` without extension instead; one line says so. Each set is named on its own: a test image may share a
+    training image's name.
+    """
+    ids, by_path, examples = [], [], []
+    for what, paths in sets.items():
+        repeated = _repeated_name(paths)
+        ids += paths if repeated else [_stem(p) for p in paths]
+        if repeated:
+            by_path.append(what)
+            examples.append(repeated)
+    if by_path:
+        log.warning(f"note: file names repeat among the {' and the '.join(by_path)} of {root} (e.g. {examples[0]}), "
+                    f"so their ids are their paths under it without extension, in splits.json, the predictions and "
+                    f"the CSV files")
+    return ids
 
 
 class Table(dict):
@@ -164,7 +200,8 @@ def _rows(path: Path, header: list[str]) -> list[tuple[int, list[str]]]:
         if len(r) < len(header):
             raise UserError(f"{path} line {n} has {len(r)} column(s), expected {len(header)} ({','.join(header)})")
         if not r[0].strip():
-            raise UserError(f"{path} line {n} has an empty id; write the image's file name without extension there")
+            raise UserError(f"{path} line {n} has an empty id; write the image's file name without extension "
+                            f"there, or its path under the data folder")
     return rows[1:]
 
 
@@ -213,9 +250,36 @@ def read_labels(path: Path) -> Table:
     return out
 
 
-def check_ids(known: list[str], table: dict, what: str, path: Path) -> None:
-    """Warn, with counts, about rows of a side file that name no image."""
-    unknown = sorted(set(table) - set(known))
+def match_rows(table: Table, sets: list[list[str]], what: str) -> list[Optional[str]]:
+    """The key of the row of `table` that names each image of each set in turn, or None (`sets`: each image's
+    path_id). A row names an image by its id in either form: the file name without extension, or the path.
+
+    Names are matched within each set, as ids are made (a test image may share a training image's name). A name
+    that fits several images of a set, and two rows that name one image, are refused; rows that name no image are
+    warned about, with counts.
+    """
+    keys, used = [], set()
+    for paths in sets:
+        images: dict[str, list[int]] = {}
+        for i, p in enumerate(paths):
+            for name in {p, _stem(p)}:
+                images.setdefault(name, []).append(i)
+        found: list[Optional[str]] = [None] * len(paths)
+        for key in table:
+            hits = images.get(key, [])
+            if len(hits) > 1:
+                raise UserError(f"{table.path} line {table.lines[key]}: {key!r} names {len(hits)} images "
+                                f"({', '.join(paths[i] for i in hits)}); write the path of the one meant, as listed")
+            if hits:
+                i = hits[0]
+                if found[i] is not None:
+                    raise UserError(f"{table.path} lines {table.lines[found[i]]} and {table.lines[key]} both name the "
+                                    f"image {paths[i]} (as {found[i]!r} and {key!r}); keep one row per image ({what})")
+                found[i] = key
+                used.add(key)
+        keys += found
+    unknown = [k for k in table if k not in used]
     if unknown:
-        log.warning(f"{len(unknown)} of {len(table)} {what} in {path} name no image in the data "
-                    f"(e.g. {', '.join(unknown[:3])}); they are ignored")
+        log.warning(f"{len(unknown)} of {len(table)} {what} in {table.path} name no image in the data "
+                    f"(e.g. {', '.join(sorted(unknown)[:3])}); they are ignored")
+    return keys

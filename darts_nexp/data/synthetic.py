@@ -10,9 +10,7 @@ exact or near copies of earlier ones, in the same split or across train and test
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import fcntl
 import json
 import shutil
 import time
@@ -23,6 +21,7 @@ from PIL import Image
 
 from ..config import validate
 from ..errors import UserError
+from ..io import atomic_path, lock_folder, write_atomic, write_csv
 from .config import SyntheticConfig
 from .draw import draw_part
 
@@ -75,7 +74,7 @@ def generate(cfg: SyntheticConfig, out: Path | str, progress: bool = True) -> Pa
     for sub in (GOOD_DIR, DEFECT_DIR, TEST_DIR):
         (out / sub).mkdir(parents=True, exist_ok=True)
     params = {"version": VERSION, **dataclasses.asdict(cfg)}
-    (out / MARKER).write_text(json.dumps({**params, "complete": False}))
+    write_atomic(out / MARKER, json.dumps({**params, "complete": False}))
     plan = _plan(cfg)
     boxes, t0 = [], time.time()
     for i, name in enumerate(plan["ids"]):
@@ -84,22 +83,18 @@ def generate(cfg: SyntheticConfig, out: Path | str, progress: bool = True) -> Pa
             folder = TEST_DIR
         else:
             folder = DEFECT_DIR if plan["filed"][i] else GOOD_DIR
-        Image.fromarray(img).save(out / folder / f"{name}.bmp")
+        with atomic_path(out / folder / f"{name}.bmp") as tmp:
+            Image.fromarray(img).save(tmp, format="BMP")
         # A box exists where a labeller marked a defect: only in the defect folders, and not always.
         if box is not None and folder == DEFECT_DIR and not plan["box_missing"][i]:
             boxes.append([name] + [int(round(v)) for v in box])
         if progress and i and i % 500 == 0:
             print(f"synthetic: {i}/{len(plan['ids'])} images ({time.time() - t0:.0f}s)", flush=True)
-    _write_csv(out / "defect_area.csv", ["id", "x_1", "y_1", "x_2", "y_2"], boxes)
+    write_csv(out / "defect_area.csv", ["id", "x_1", "y_1", "x_2", "y_2"], boxes)
     test = range(cfg.n_train, len(plan["ids"]))
-    _write_csv(out / "test_labels.csv", ["id", "label"], [[plan["ids"][i], int(plan["defective"][i])] for i in test])
-    (out / MARKER).write_text(json.dumps({**params, "complete": True}))
+    write_csv(out / "test_labels.csv", ["id", "label"], [[plan["ids"][i], int(plan["defective"][i])] for i in test])
+    write_atomic(out / MARKER, json.dumps({**params, "complete": True}))
     return out
-
-
-def _write_csv(path: Path, header: list[str], rows: list) -> None:
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows([header] + rows)
 
 
 def _clear(out: Path) -> None:
@@ -135,8 +130,7 @@ def ensure(cfg: SyntheticConfig, out: Path | str) -> Path:
     except OSError as e:
         raise UserError(f"cannot create the synthetic data folder {out} ({e.strerror}); pass another --data-dir")
     # A lock, so that two commands started at once do not write the same set over each other.
-    with open(out / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with lock_folder(out):
         if _found(out) != wanted:
             print(f"synthetic: generating {cfg.n_train}+{cfg.n_test} images of {cfg.size[0]}x{cfg.size[1]} "
                   f"in {out}", flush=True)

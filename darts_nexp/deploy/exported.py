@@ -7,8 +7,8 @@ the key `darts_nexp`, in TorchScript as the extra file `darts_nexp.json`. A file
 from __future__ import annotations
 
 import inspect
+import io
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -19,6 +19,7 @@ import torch
 from ..version import __version__
 from ..data.batches import MEAN, STD
 from ..errors import UserError
+from ..io import atomic_path
 from .scorer import Scorer
 
 FORMAT = 1  # of the record; a reader refuses a newer one
@@ -58,17 +59,18 @@ def _example(meta: dict) -> torch.Tensor:
 def write(scorer: Scorer, meta: dict, path: Path, kind: str) -> Path:
     """Write the eval-mode `scorer` as `kind` with a dynamic batch axis and `meta` inside; the file appears whole
     or not at all."""
-    tmp = path.with_name(path.name + ".tmp")
     scorer = scorer.eval()
     # The exporters warn about their own internals (tracing, deprecations); nothing a user of the file can act on.
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), atomic_path(path) as tmp:
         warnings.simplefilter("ignore")
         if kind == "onnx":
             _write_onnx(scorer, meta, tmp)
         else:
-            traced = torch.jit.trace(scorer, _example(meta))
-            torch.jit.save(traced, str(tmp), _extra_files={f"{KEY}.json": json.dumps(meta)})
-    os.replace(tmp, path)
+            # Into memory first: torch writes a named file from C++, whose failures are no OSError.
+            script = io.BytesIO()
+            torch.jit.save(torch.jit.trace(scorer, _example(meta)), script,
+                           _extra_files={f"{KEY}.json": json.dumps(meta)})
+            tmp.write_bytes(script.getvalue())
     return path
 
 

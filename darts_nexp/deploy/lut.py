@@ -82,7 +82,6 @@ def cache_path(plan: dict, device: torch.device) -> Path:
 
 
 def save(table: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, yaml.safe_dump(table, sort_keys=False, default_flow_style=None))
 
 

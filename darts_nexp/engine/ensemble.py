@@ -10,7 +10,9 @@ training run does, and ensemble.json with each run's weight and AUCs.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -25,7 +27,7 @@ from ..errors import UserError
 from ..io import read_user_text
 from ..metrics import auc, choose_threshold
 from ..report import write_report, write_submission
-from ..runs import BEST, COMMANDS, ENSEMBLE, PREDICTIONS, SUBMISSION, Run, load_checkpoint, run_info
+from ..runs import BEST, COMMANDS, ENSEMBLE, PREDICTIONS, SPLITS, SUBMISSION, Run, load_checkpoint, run_info
 from .study import check_trained
 RANDOM_WEIGHTS = 2000  # points of the simplex tried when fitting weights
 
@@ -62,21 +64,53 @@ class Member:
     ids: dict  # split -> image ids (splits.json)
     val: np.ndarray  # scores of ids["val"]
     val_labels: np.ndarray
-    test_ids: list[str]
-    test_labels: np.ndarray
+    test_labels: np.ndarray  # of ids["test"], as predictions.csv lists them
     test: np.ndarray
     unlabelled: Optional[np.ndarray]  # scores of ids["unlabelled"], when the test folder has no labels
 
 
-def _read_scores(path: Path, column: str) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    """(ids, scores, labels or None) of a predictions.csv or submission.csv that darts-nexp wrote."""
-    rows = list(csv.DictReader(read_user_text(path, "CSV file", "train the run again").splitlines()))
+DAMAGED = "restore it from a copy, or train the run again"
+
+
+def _read_scores(path: Path, header: list[str], ids: list[str], split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, labels: -1 where the file has none) of a predictions.csv (id,label,defect_score) or submission.csv
+    (id,defect_score) that darts-nexp wrote for the run's `split`, whose images are `ids` (splits.json). Anything
+    else was edited or cut short since, and is refused naming the line and the column."""
+    lines = read_user_text(path, "CSV file", DAMAGED).splitlines()
+    where = f"{path} is malformed:"
     try:
-        scores = np.array([float(r[column]) for r in rows])
-        labels = np.array([int(r["label"]) for r in rows]) if rows and "label" in rows[0] else None
-        return [r["id"] for r in rows], scores, labels
-    except (KeyError, ValueError, TypeError):
-        raise UserError(f"{path} is damaged (no id,{column} rows); train the run again") from None
+        rows = list(csv.reader(lines))
+    except csv.Error as e:
+        raise UserError(f"{where} it is not valid CSV ({e}); {DAMAGED}") from None
+    if not rows or rows[0] != header:
+        found = repr(lines[0][:80]) if lines else "an empty file"
+        raise UserError(f"{where} line 1 must be the header {','.join(header)} (found {found}); {DAMAGED}")
+    scores, labels = [], []
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise UserError(f"{where} line {n} has {len(row)} column(s), expected {len(header)} ({','.join(header)}); "
+                            f"{DAMAGED}")
+        cell = dict(zip(header, row))
+        try:
+            score = float(cell["defect_score"])
+        except ValueError:
+            score = math.nan
+        if not 0 <= score <= 1:
+            raise UserError(f"{where} line {n}, column defect_score: {cell['defect_score']!r} is not a score from 0 to "
+                            f"1; {DAMAGED}")
+        if "label" in cell and cell["label"] not in ("0", "1"):
+            raise UserError(f"{where} line {n}, column label: {cell['label']!r} is not 0 or 1; {DAMAGED}")
+        scores.append(score)
+        labels.append(int(cell.get("label", -1)))
+    for n, (got, wanted) in enumerate(itertools.zip_longest([row[0] for row in rows[1:]], ids), start=2):
+        if got is None:
+            raise UserError(f"{where} it ends at line {n - 1}, before the last of the {len(ids)} {split} images that "
+                            f"the run's {SPLITS} lists (cut short?); {DAMAGED}")
+        if got != wanted:
+            there = repr(wanted) if wanted is not None else f"none: it lists {len(ids)}"
+            raise UserError(f"{where} line {n}, column id: {got!r} is not the {split} image that the run's {SPLITS} "
+                            f"lists there ({there}); {DAMAGED}")
+    return np.array(scores), np.array(labels)
 
 
 def load_member(run_dir: str) -> Member:
@@ -92,13 +126,11 @@ def load_member(run_dir: str) -> Member:
     if len(val) != len(ids["val"]):
         raise UserError(f"{path}: {BEST} holds {len(val)} validation scores for {len(ids['val'])} validation "
                         f"images; the run is damaged")
-    test_ids, test, test_labels = _read_scores(path / PREDICTIONS, "defect_score")
+    test, test_labels = _read_scores(path / PREDICTIONS, ["id", "label", "defect_score"], ids["test"], "test")
     unlabelled = None
     if "unlabelled" in ids and (path / SUBMISSION).is_file():
-        sub_ids, unlabelled, _ = _read_scores(path / SUBMISSION, "defect_score")
-        if sub_ids != ids["unlabelled"]:
-            unlabelled = None
-    return Member(path, best["model"]["name"], ids, val, val_labels, test_ids, test_labels, test, unlabelled)
+        unlabelled, _ = _read_scores(path / SUBMISSION, ["id", "defect_score"], ids["unlabelled"], "unlabelled")
+    return Member(path, best["model"]["name"], ids, val, val_labels, test_labels, test, unlabelled)
 
 
 def check_same_images(members: list[Member]) -> None:
@@ -109,9 +141,6 @@ def check_same_images(members: list[Member]) -> None:
                 raise UserError(f"{first.path} and {m.path} were trained on different splits (their {split} images "
                                 f"differ: another --seed or other data); an ensemble combines runs on the same "
                                 f"splits")
-        if m.test_ids != first.test_ids:
-            raise UserError(f"{first.path} and {m.path} were scored on different test images; an ensemble "
-                            f"combines runs on the same test set")
 
 
 def combine(scores: list[np.ndarray], weights: np.ndarray, how: str) -> np.ndarray:
@@ -144,7 +173,7 @@ def run(cfg: EnsembleConfig) -> dict:
     info = {"runs": [str(m.path) for m in members], "weights": [float(w) for w in weights], "combine": cfg.combine,
             "val_auc": auc(labels, val)}
     first = members[0]
-    metrics, files = write_report(out.path, first.test_ids, first.test_labels, test, threshold, info,
+    metrics, files = write_report(out.path, first.ids["test"], first.test_labels, test, threshold, info,
                                   title=f"ensemble of {k} runs: test ROC ({len(test)} images)")
     if all(m.unlabelled is not None for m in members):
         unlabelled = combine([m.unlabelled for m in members], weights, cfg.combine)

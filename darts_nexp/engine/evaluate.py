@@ -17,7 +17,7 @@ import tyro
 
 from ..config import DEFAULT_IN_HELP, from_dict
 from ..data import DataConfig, load_folder
-from ..data.layout import check_ids, read_labels
+from ..data.layout import match_rows, read_labels
 from ..deploy.exported import kind_of
 from ..deploy.predictor import Predictor, from_checkpoint, load
 from ..errors import UserError
@@ -105,8 +105,8 @@ def run(cfg: EvaluateConfig) -> dict:
     labels = images.labels
     if cfg.labels_csv:
         table = read_labels(Path(cfg.labels_csv))
-        check_ids(images.ids, table, "labels", Path(cfg.labels_csv))
-        labels = np.array([table.get(i, y) for i, y in zip(images.ids, labels)], dtype=np.int64)
+        keys = match_rows(table, [images.paths], "labels")
+        labels = np.array([y if k is None else table[k] for k, y in zip(keys, labels)], dtype=np.int64)
     scores = predictor.scores(images.images, cfg.batch_size)
     folder = Path(cfg.data_dir)
     out = cfg.out or str(source.parent / f"eval-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")

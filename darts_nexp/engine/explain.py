@@ -80,9 +80,11 @@ def grid(run: TrainedRun, cfg: ExplainConfig, path) -> None:
         subset = test.subset(picked, name)
         maps, layer = gradcam(run, subset, cfg.batch_size, progress=False)
         _, scores, _ = features(run.model, run.batches(subset, cfg.batch_size))
-        panels = [{"image": img[0] / 255.0, "map": m, "caption": f"{i[:28]}\nscore {s:.3f}",
+        # A long id keeps its end: path ids (good/000 beside scratch/000) differ there.
+        captions = [i if len(i) <= 28 else "..." + i[-25:] for i in subset.ids]
+        panels = [{"image": img[0] / 255.0, "map": m, "caption": f"{c}\nscore {s:.3f}",
                    "box": None if np.isnan(b[0]) else b}
-                  for img, m, i, s, b in zip(subset.images, maps, subset.ids, scores, subset.boxes)]
+                  for img, m, c, s, b in zip(subset.images, maps, captions, scores, subset.boxes)]
         rows.append((name, panels))
     plot_saliency(rows, path, f"Grad-CAM of the defect score at {layer} ({run.checkpoint['model']['name']})")
 

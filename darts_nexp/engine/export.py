@@ -16,6 +16,7 @@ from ..deploy.exported import SUFFIXES, record, write
 from ..deploy.predictor import Predictor, from_checkpoint, load
 from ..deploy.scorer import Scorer
 from ..errors import UserError
+from ..io import WriteFailed
 from ..runs import COMMANDS, run_info
 from .study import check_trained, open_trained
 
@@ -67,8 +68,8 @@ def run(cfg: ExportConfig) -> Path:
     torch_scorer = from_checkpoint(trained.checkpoint, trained.path, model=trained.model)
     try:
         write(Scorer(trained.model), record(trained.checkpoint), out, cfg.format)
-    except OSError as e:
-        raise UserError(f"cannot write {out} ({e.strerror or e}); pass a writable --out") from None
+    except WriteFailed as e:
+        raise UserError(f"{e.problem}; {e.remedy}, or pass another --out") from None
     val = trained.splits.val
     pixels = np.asarray(val.images[: cfg.check_images])
     try:

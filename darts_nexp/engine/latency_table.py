@@ -10,6 +10,7 @@ import tyro
 from ..config import DEFAULT_IN_HELP, check_at_least
 from ..deploy import lut
 from ..errors import UserError
+from ..io import WriteFailed
 from ..runs import COMMANDS
 from ..runtime import start_runtime
 
@@ -61,8 +62,8 @@ def run(cfg: LatencyTableConfig) -> Path:
     table = lut.measure(plan, device, cfg.repeats)
     try:
         lut.save(table, path)
-    except OSError as e:
-        raise UserError(f"cannot write {path} ({e.strerror or e}); pass a writable --out") from None
+    except WriteFailed as e:
+        raise UserError(f"{e.problem}; {e.remedy}, or pass another --out") from None
     cheapest = {cell: sum(min(r[1:]) for r in table[cell]) for cell in ("normal", "reduce")}
     dearest = {cell: sum(max(r[1:]) for r in table[cell]) for cell in ("normal", "reduce")}
     print(f"latency table of the final network ({plan['layers']} layers, C={plan['init_channels']}, {plan['stem']} "

@@ -1,9 +1,11 @@
 """The life of a run that learns for epochs, written once for the search and for the final training.
 
     run = open_run(cfg, "train", resume, ranks)       # a new run directory, or the one --resume names
-    ... load the checkpoint of a resumed run ...
-    start_run(run, cfg, splits, resume, ranks)         # splits.json (checked on resume), run.json, config.yaml
-    run_epochs(job, run, ...)                          # per epoch: seed, steps, validation, history, checkpoint
+    with keeping(run, LAST):                           # a failed write: one line that says what is kept
+        ... load the checkpoint of a resumed run ...
+        start_run(run, cfg, splits, resume, ranks)     # splits.json (checked on resume), run.json, config.yaml
+        run_epochs(job, run, ...)                      # per epoch: seed, steps, validation, history, checkpoint
+        ... the results ...
 
 What differs between a search and a training is the job: what one epoch of steps does (`train`), what it keeps of
 an epoch and whether it is the best so far (`end`), what it logs and what it checkpoints (`save`). Everything else,
@@ -12,16 +14,19 @@ after its validation.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Protocol
 
 from tqdm import tqdm
 
 from ..data import save_splits
 from ..distributed import Ranks
+from ..errors import UserError
+from ..io import WriteFailed
 from ..loops import predict
 from ..metrics import auc
-from ..runs import Run
-from ..runtime import peak_memory_mb, seed_epoch, tensorboard_writer
+from ..runs import COMMANDS, CONFIG, Run, load_checkpoint
+from ..runtime import Events, peak_memory_mb, seed_epoch
 
 
 def open_run(cfg, kind: str, resume: bool, ranks: Ranks) -> Run:
@@ -40,6 +45,24 @@ def start_run(run: Run, cfg, splits, resume: bool, ranks: Ranks) -> None:
     if resume:
         run.begin()
     run.save_config(cfg)
+
+
+@contextlib.contextmanager
+def keeping(run: Run, checkpoint: str):
+    """Turn a failed write of the run into one line that names the file, the space left, and what is kept: a failed
+    write never replaces a file, so `checkpoint` holds the last finished epoch and a resume continues from it."""
+    try:
+        yield
+    except WriteFailed as e:
+        resume = f"{e.remedy} and resume with {COMMANDS[run.kind]} --resume {run.path}"
+        if run.file(checkpoint).is_file():
+            epoch = load_checkpoint(run.file(checkpoint))["epoch"] + 1
+            kept = f"{run.file(checkpoint)} from epoch {epoch} is kept: {resume}"
+        elif run.file(CONFIG).is_file():
+            kept = f"no epoch finished, so there is no checkpoint: {resume}"
+        else:  # a resume needs the config
+            kept = f"the run has no config.yaml yet: {e.remedy} and start a new run with another --out"
+        raise UserError(f"{e.problem}; {kept}") from None
 
 
 class Job(Protocol):
@@ -64,7 +87,7 @@ def run_epochs(job: Job, run: Run, ranks: Ranks, device, seed: int, start: int, 
                checkpoint: str, hint: str) -> list:
     """Run epochs `start`..`epochs - 1` (from 0), appending to `history`, which it returns. Ctrl-C and a diverging
     loss end the run with one message that names `checkpoint` (the last good one) and `hint` (what to change)."""
-    writer = tensorboard_writer(run.path) if ranks.is_main else None
+    writer = Events(run.path) if ranks.is_main else None
     with run.guard(checkpoint, hint):
         for epoch in range(start, epochs):
             seed_epoch(seed, epoch)

@@ -31,7 +31,7 @@ from ..data import DataConfig
 from ..errors import UserError
 from ..final import param_count
 from ..io import write_atomic
-from ..runs import CONFIG, GENOTYPE, HISTORY, METRICS, saved_config
+from ..runs import CONFIG, GENOTYPE, METRICS, claim, release, saved_config, search_history
 from ..deploy import lut
 from ..deploy.latency import machine, median_seconds
 from ..deploy.scorer import Scorer
@@ -249,8 +249,7 @@ def _search(cfg: ProtocolConfig, seed: int, weight: float, table: Optional[Path]
         progress(f"search {name}" + (f": resuming the unfinished run in {run_dir}" if state == "unfinished"
                                           else ""))
         search_engine.run(scfg, resume=state == "unfinished")
-    history = yaml.safe_load((run_dir / HISTORY).read_text(encoding="utf-8")) or [{}]
-    supernet = _finite_or_none(history[-1].get("val_auc"))
+    supernet = _finite_or_none(search_history(run_dir)[-1].get("val_auc"))
     if weight:
         return [Cell("latency-aware", name, export, Genotype.load(export), seed, supernet)]
     cells = [Cell("searched", name, export, Genotype.load(export), seed, supernet)] if "argmax" in cfg.derive else []
@@ -337,6 +336,7 @@ def run(cfg: ProtocolConfig) -> list[dict]:
         raise UserError(f"two cells would share the name {', '.join(repeated)} (and its run directories); rename "
                         f"the published genotype file")
     out = Path(cfg.out)
+    claim(out)  # for the whole protocol: a second one into --out would train the same runs over the first's
     searches = len(cfg.search_seeds) * len(cfg.latency_weights)
     plain_searches = len(cfg.search_seeds) * (0.0 in cfg.latency_weights)
     candidates_count = plain_searches * len(cfg.derive) + cfg.n_random
@@ -391,6 +391,7 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     write_atomic(out / "summary.md", summary)
     print(f"\n{summary}\nrows: {out / 'rows.csv'}, {out / 'rows.json'}; summary: {out / 'summary.md'}; settings: "
           f"{out / 'protocol.yaml'}")
+    release(out)
     return rows
 
 
@@ -670,6 +671,8 @@ def choice_lines(cells: list[Cell], rows: list[dict], spent: dict, cfg: Protocol
     seeds = cfg.train_seeds
     mean_random = {s: statistics.fmean(auc[c.name][s] for c in random) for s in seeds
                    if random and all(math.isfinite(auc[c.name].get(s, math.nan)) for c in random)}
+    random_means = [statistics.fmean(auc[c.name][s] for s in mean_random) for c in random if mean_random]
+    cell_se = statistics.stdev(random_means) / math.sqrt(len(random_means)) if len(random_means) > 1 else math.nan
     chosen, best_random = choices(cells, cfg.derive)
     lines = ["## Choosing the cell", "",
              f"Candidates: {sum(c.kind == 'searched' for c in cells)} argmax and "
@@ -691,7 +694,7 @@ def choice_lines(cells: list[Cell], rows: list[dict], spent: dict, cfg: Protocol
         mine = auc.get(c.name, {})
         values = [mine.get(s, math.nan) for s in seeds]
         finite = [v for v in values if math.isfinite(v)]
-        versus_random = _diff(paired(mine, mean_random))
+        versus_random = _diff(beyond(paired(mine, mean_random), cell_se))
         versus_search = _diff(paired(mine, auc[best_random.name])) if best_random is not None else "-"
         lines.append(f"| {label} | {c.name} | " + " | ".join(f"{v:.4f}" for v in values)
                      + f" | {statistics.fmean(finite) if finite else math.nan:.4f} | {versus_random} | "
@@ -714,7 +717,11 @@ def choice_lines(cells: list[Cell], rows: list[dict], spent: dict, cfg: Protocol
         lines.append(f"- {name}, over the {len(pool)} {what}: " + ("not defined (fewer than 3 cells, or ties)"
                                                                    if math.isnan(rho) else f"{rho:+.2f}"))
     lines += cost_of_arms(chosen, best_random, cells, rows, spent, cfg)
-    lines += ["", goal_line(chosen, best_random, auc, mean_random), ""]
+    lines += ["", f"A difference from the mean random cell is known to its paired standard error over the training "
+                  f"seeds and, beside it, the sampling error of a mean of {len(random)} random cells "
+                  f"({cell_se:.4f}: their spread over the root of their number), since the claim is about the "
+                  f"random cells of the space, not these."] if math.isfinite(cell_se) else []
+    lines += ["", goal_line(chosen, best_random, auc, mean_random, cell_se), ""]
     return lines
 
 
@@ -763,14 +770,22 @@ def cost_of_arms(chosen: dict, best_random: Optional[Cell], cells: list[Cell], r
     return lines
 
 
-def goal_line(chosen: dict, best_random: Optional[Cell], auc: dict, mean_random: dict) -> str:
+def beyond(d: tuple[float, float, int], cell_se: float) -> tuple[float, float, int]:
+    """A paired difference from the mean random cell with the sampling error of that mean (`cell_se`) added to its
+    standard error: the seeds pair the training noise, but every seed trains the same few random cells."""
+    mean, se, n = d
+    return mean, math.hypot(se, cell_se), n
+
+
+def goal_line(chosen: dict, best_random: Optional[Cell], auc: dict, mean_random: dict, cell_se: float) -> str:
     """The goal of the protocol, judged for each rule: the chosen cell beats the mean random cell by more than two
-    standard errors, and at least ties random search (is not worse by more than two standard errors)."""
+    standard errors (training noise and the sampling error of the random cells' mean), and at least ties random
+    search (is not worse by more than two standard errors)."""
     if not chosen or not mean_random:
         return "**Goal:** not judged: it needs searched cells and random cells with test AUCs."
     parts, met = [], 0
     for label, cell in chosen.items():
-        beat, se, n = paired(auc[cell.name], mean_random)
+        beat, se, n = beyond(paired(auc[cell.name], mean_random), cell_se)
         if n < 2:
             parts.append(f"{label}: not judged (one training seed, so the error is unknown)")
             continue

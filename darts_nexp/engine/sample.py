@@ -13,6 +13,7 @@ import torch
 
 from .. import config
 from ..errors import UserError
+from ..io import WriteFailed
 from ..final import FinalNetwork, check_buildable, param_count
 from ..space import Genotype
 from ..space.sample import sample_genotype, sample_rng
@@ -102,8 +103,8 @@ def run(cfg: SampleConfig) -> list[Path]:
         path = out / f"random-{i:03d}.yaml"
         try:
             genotype.save(path)
-        except OSError as e:
-            raise UserError(f"cannot write {path} ({e}); pass a writable folder to --out")
+        except WriteFailed as e:
+            raise UserError(f"{e.problem}; {e.remedy}, or pass another folder to --out") from None
         print(f"{path}  normal skip_connect: {genotype.normal_skips}  params: {params:,}")
         paths.append(path)
         sizes.append(params)

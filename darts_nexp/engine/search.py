@@ -24,7 +24,7 @@ from ..deploy import lut
 from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser
 from ..data import Batches, DataConfig, check_splits, search_splits
 from ..errors import Diverged, UserError
-from ..io import write_atomic
+from ..io import WriteFailed, write_atomic
 from ..loops import weight_optimizer
 from ..render import INSTALL_HINT, render_genotype
 from ..runs import COMMANDS, CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint
@@ -33,7 +33,7 @@ from ..space import Genotype
 from ..supernet import SearchNetwork
 from ..supernet.derive import perturbation
 from .inputs import resolve_input
-from .lifecycle import open_run, run_epochs, start_run
+from .lifecycle import keeping, open_run, run_epochs, start_run
 from .search_log import log_epoch
 
 DERIVED = "genotype-perturbation.yaml"
@@ -319,30 +319,33 @@ def _search(cfg: SearchConfig, resume: bool, ranks: distributed.Ranks, device: t
     splits = ranks.main_first(lambda: search_splits(cfg.data, cfg.seed))
     distributed.check_batches(ranks, min(len(half) for half in splits), cfg.batch_size, "weight- and arch-half")
     run = open_run(cfg, "search", resume, ranks)
-    start_run(run, cfg, splits, resume, ranks)
-    torch.manual_seed(cfg.seed)
-    model, weight_opt, scheduler, architect = build(cfg, device, ranks)
-    costs = lut.tensors(table, device) if table is not None else None
-    if cfg.latency_weight:
-        alphas = {name: getattr(model, name) for name in costs}  # the live parameters: gradients flow
-        architect.penalty = lambda: latency_penalty(cfg, costs, alphas)
-    start_epoch, history = 0, []
-    if resume and run.file(SEARCH_CHECKPOINT).is_file():
-        state = load_checkpoint(run.file(SEARCH_CHECKPOINT), ("search",))
-        model.load_states(state["weights"], state["alphas"])
-        weight_opt.load_state_dict(state["weight_optimizer"])
-        architect.optimizer.load_state_dict(state["arch_optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, history = state["epoch"] + 1, state["history"]
-        print(f"resuming {run} after epoch {start_epoch} of {cfg.epochs}")
-    ranks.copy_from_main_(model)
-    job = SearchJob(cfg, run, model, architect, weight_opt, scheduler, splits, ranks, device, history, costs)
-    # Adam moves an alpha by about arch_lr per step at most, so this bounds how far any alpha can travel.
-    reach = cfg.arch_lr * (cfg.epochs - cfg.warmup_epochs) * len(job.weight_batches)
-    hint = (f"start a new search with a lower weight learning rate (--lr, now {cfg.lr:g}) or alpha learning rate "
-            f"(--arch-lr, now {cfg.arch_lr:g})")
-    run_epochs(job, run, ranks, device, cfg.seed, start_epoch, cfg.epochs, history, SEARCH_CHECKPOINT, hint)
-    return _finish(cfg, run, model, history, time.time() - start, reach, device, table)
+    # Read before the run is marked running again: a damaged checkpoint leaves a finished run as it was.
+    resumed = run.file(SEARCH_CHECKPOINT)
+    state = load_checkpoint(resumed, ("search",)) if resume and resumed.is_file() else None
+    with keeping(run, SEARCH_CHECKPOINT):
+        start_run(run, cfg, splits, resume, ranks)
+        torch.manual_seed(cfg.seed)
+        model, weight_opt, scheduler, architect = build(cfg, device, ranks)
+        costs = lut.tensors(table, device) if table is not None else None
+        if cfg.latency_weight:
+            alphas = {name: getattr(model, name) for name in costs}  # the live parameters: gradients flow
+            architect.penalty = lambda: latency_penalty(cfg, costs, alphas)
+        start_epoch, history = 0, []
+        if state is not None:
+            model.load_states(state["weights"], state["alphas"])
+            weight_opt.load_state_dict(state["weight_optimizer"])
+            architect.optimizer.load_state_dict(state["arch_optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch, history = state["epoch"] + 1, state["history"]
+            print(f"resuming {run} after epoch {start_epoch} of {cfg.epochs}")
+        ranks.copy_from_main_(model)
+        job = SearchJob(cfg, run, model, architect, weight_opt, scheduler, splits, ranks, device, history, costs)
+        # Adam moves an alpha by about arch_lr per step at most, so this bounds how far any alpha can travel.
+        reach = cfg.arch_lr * (cfg.epochs - cfg.warmup_epochs) * len(job.weight_batches)
+        hint = (f"start a new search with a lower weight learning rate (--lr, now {cfg.lr:g}) or alpha learning rate "
+                f"(--arch-lr, now {cfg.arch_lr:g})")
+        run_epochs(job, run, ranks, device, cfg.seed, start_epoch, cfg.epochs, history, SEARCH_CHECKPOINT, hint)
+        return _finish(cfg, run, model, history, time.time() - start, reach, device, table)
 
 
 def latency_penalty(cfg: SearchConfig, costs: dict, alphas: dict) -> torch.Tensor:
@@ -438,10 +441,9 @@ def export_genotype(genotype: Genotype, export: Path, kept: Path, run_dir: Path)
     """Save the genotype to --genotype-out; a failure names where the run keeps it, and how to export it again."""
     try:
         return genotype.save(export)
-    except OSError as e:
-        raise UserError(f"cannot write the genotype to {export} ({e.strerror or e}); it is kept in {kept}, and "
-                        f"{COMMANDS['search']} --resume {run_dir} --genotype-out FILE exports it without searching "
-                        f"again") from None
+    except WriteFailed as e:
+        raise UserError(f"{e.problem}; the genotype is kept in {kept}, and {COMMANDS['search']} --resume {run_dir} "
+                        f"--genotype-out FILE exports it without searching again") from None
 
 
 def _finish(cfg: SearchConfig, run_dir: Run, model: SearchNetwork, history: list, seconds: float, reach: float,

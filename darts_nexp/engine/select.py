@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-import yaml
 
 from .. import config, distributed
 from ..errors import UserError
 from ..final import param_count
 from ..io import write_atomic
 from ..render import render_genotype
-from ..runs import BEST, COMMANDS, CONFIG, GENOTYPE, HISTORY, Run, load_checkpoint, run_info, run_kind, saved_config
+from ..runs import (BEST, COMMANDS, CONFIG, GENOTYPE, Run, load_checkpoint, run_info, run_kind, saved_config,
+                    search_history)
 from ..space import Genotype
 from . import search as search_engine
 from . import train as train_engine
@@ -215,8 +215,7 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
         own = Path(child.out) / (DERIVED if cfg.derive == "perturbation" else GENOTYPE)
         if not Path(child.genotype_out).is_file():  # deleted: the run keeps its own copy
             Genotype.load(own).save(child.genotype_out)
-        history = yaml.safe_load((Path(child.out) / HISTORY).read_text(encoding="utf-8")) or [{}]
-        supernet = history[-1].get("val_auc")
+        supernet = search_history(child.out)[-1].get("val_auc")
         candidates.append(Candidate(seed, cfg.derive, Path(child.genotype_out),
                                     supernet if supernet is not None and math.isfinite(supernet) else None,
                                     search_core_seconds=core_seconds(Path(child.out))))

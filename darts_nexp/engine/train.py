@@ -33,7 +33,7 @@ from ..runs import BEST, COMMANDS, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load
 from ..runtime import Amp, compile_in_place, memory_note, start_runtime
 from ..space import Genotype
 from .inputs import resolve_input
-from .lifecycle import open_run, run_epochs, start_run
+from .lifecycle import keeping, open_run, run_epochs, start_run
 
 
 @dataclass
@@ -326,28 +326,29 @@ def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: tor
     model = None if resume else build_model(cfg, genotype)
     size = None if resume else size_of(cfg, model, cfg.data.image_size)
     run = open_run(cfg, "train", resume, ranks)
-    state = load_checkpoint(run.file(LAST), ("last",)) if resume and run.file(LAST).is_file() else None
-    if resume:  # the architecture comes from the checkpoint, whatever the genotype file holds now
-        model = load_model(state) if state is not None else build_model(cfg, load_genotype(cfg))
-        size = size_of(cfg, model, cfg.data.image_size)
-    start_run(run, cfg, splits, resume, ranks)
-    if cfg.model == DARTS and ranks.is_main:
-        model.genotype.save(run.file(GENOTYPE))
-    print(f"{describe(cfg, getattr(model, 'genotype', None))}: {size['params'] / 1e6:.2f}M parameters, "
-          f"{size['multiply_adds'] / 1e6:.0f}M multiply-adds per image")
-    model.to(device)
-    if cfg.compile:
-        compile_in_place(model, "forward_train")
-    job = TrainJob(cfg, run, model, splits, ranks, device, state)
-    start_epoch, history = (state["epoch"] + 1, state["history"]) if state is not None else (0, [])
-    if state is not None:
-        print(f"resuming {run} after epoch {start_epoch} of {cfg.epochs}")
-    ranks.copy_from_main_(model)
-    run_epochs(job, run, ranks, device, cfg.seed, start_epoch, cfg.epochs, history, LAST,
-               f"start a new run with a lower learning rate (--lr, now {cfg.lr:g})")
-    if not ranks.is_main:
-        return TrainResult(run.path, {}, history, time.time() - start)
-    return _finish(cfg, run, splits, device, history, time.time() - start)
+    with keeping(run, LAST):
+        state = load_checkpoint(run.file(LAST), ("last",)) if resume and run.file(LAST).is_file() else None
+        if resume:  # the architecture comes from the checkpoint, whatever the genotype file holds now
+            model = load_model(state) if state is not None else build_model(cfg, load_genotype(cfg))
+            size = size_of(cfg, model, cfg.data.image_size)
+        start_run(run, cfg, splits, resume, ranks)
+        if cfg.model == DARTS and ranks.is_main:
+            model.genotype.save(run.file(GENOTYPE))
+        print(f"{describe(cfg, getattr(model, 'genotype', None))}: {size['params'] / 1e6:.2f}M parameters, "
+              f"{size['multiply_adds'] / 1e6:.0f}M multiply-adds per image")
+        model.to(device)
+        if cfg.compile:
+            compile_in_place(model, "forward_train")
+        job = TrainJob(cfg, run, model, splits, ranks, device, state)
+        start_epoch, history = (state["epoch"] + 1, state["history"]) if state is not None else (0, [])
+        if state is not None:
+            print(f"resuming {run} after epoch {start_epoch} of {cfg.epochs}")
+        ranks.copy_from_main_(model)
+        run_epochs(job, run, ranks, device, cfg.seed, start_epoch, cfg.epochs, history, LAST,
+                   f"start a new run with a lower learning rate (--lr, now {cfg.lr:g})")
+        if not ranks.is_main:
+            return TrainResult(run.path, {}, history, time.time() - start)
+        return _finish(cfg, run, splits, device, history, time.time() - start)
 
 
 def measure_latency(model: torch.nn.Module, data: DataConfig, device: torch.device) -> dict:

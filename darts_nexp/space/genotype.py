@@ -142,8 +142,6 @@ class Genotype:
         return g
 
     def save(self, path: Path | str) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = "# darts-nexp genotype: each edge is [operation, input node]; two edges per intermediate node\n"
         text += yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
         return write_atomic(path, text)
