@@ -53,6 +53,21 @@ def test_each_run_records_its_kind_and_status(runs):
         assert run_kind(runs / kind) == kind
 
 
+def test_a_training_keeps_its_epochs_as_text_and_its_score_reads_without_the_checkpoints(runs, tmp_path):
+    import shutil
+
+    from darts_nexp.engine.select import retrain_val_auc
+
+    run = shutil.copytree(runs / "train", tmp_path / "train")
+    epochs = yaml.safe_load((run / "history.yaml").read_text())
+    assert [e["epoch"] for e in epochs] == [1] and {"train_loss", "val_loss", "val_auc", "lr"} <= set(epochs[0])
+    best = load_checkpoint(run / "best.pt", ("best",))["val_auc"]
+    assert retrain_val_auc(run) == pytest.approx(best)
+    for name in ("best.pt", "last.pt"):
+        (run / name).unlink()
+    assert retrain_val_auc(run) == pytest.approx(best)
+
+
 @pytest.mark.parametrize("command,args,into,message", [
     (train, train_args, "search", "holds a search run; darts-nexp train does not write into it"),
     (search, search_args, "train", "holds a train run; darts-nexp search does not write into it"),

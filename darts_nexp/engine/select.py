@@ -37,10 +37,10 @@ import torch
 from .. import config, distributed
 from ..errors import UserError
 from ..final import param_count
-from ..io import write_atomic
+from ..io import load_user_yaml, read_user_text, write_atomic
 from ..render import render_genotype
-from ..runs import (BEST, COMMANDS, CONFIG, GENOTYPE, Run, load_checkpoint, run_info, run_kind, saved_config,
-                    search_history)
+from ..runs import (BEST, COMMANDS, CONFIG, GENOTYPE, TRAIN_HISTORY, Run, load_checkpoint, run_info, run_kind,
+                    saved_config, search_history)
 from ..space import Genotype
 from . import search as search_engine
 from . import train as train_engine
@@ -122,7 +122,13 @@ def core_seconds(path: Path) -> Optional[float]:
 
 
 def retrain_val_auc(run_dir: Path) -> Optional[float]:
-    """The best validation AUC of a finished training run (its best.pt), None when undefined."""
+    """The best validation AUC of a finished training run, None when undefined: the best epoch of its history.yaml,
+    which is best.pt's epoch (runs of darts-nexp 0.3 and before have only best.pt)."""
+    path = Path(run_dir) / TRAIN_HISTORY
+    if path.is_file():
+        epochs = load_user_yaml(read_user_text(path, "training history", "restore it"), path, "restore it") or []
+        aucs = [e["val_auc"] for e in epochs if isinstance(e, dict) and math.isfinite(e.get("val_auc", math.nan))]
+        return max(aucs) if aucs else None
     value = load_checkpoint(run_dir / BEST, ("best",))["val_auc"]
     return value if math.isfinite(value) else None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import torch
+import yaml
 
 from .. import distributed
 from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser, to_dict
@@ -29,7 +30,7 @@ from ..loops import predict, weight_optimizer
 from ..metrics import check_threshold_options, choose_threshold
 from ..models import DARTS, check_model_name, create_model, load_model, split_parameters
 from ..report import write_report, write_submission
-from ..runs import BEST, COMMANDS, CONFIG, GENOTYPE, LAST, SUBMISSION, Run, load_checkpoint
+from ..runs import BEST, COMMANDS, CONFIG, GENOTYPE, LAST, SUBMISSION, TRAIN_HISTORY, Run, load_checkpoint
 from ..runtime import Amp, compile_in_place, memory_note, start_runtime
 from ..space import Genotype
 from .inputs import resolve_input
@@ -312,6 +313,9 @@ class TrainJob:
             **self.common, "state_dict": self.model.state_dict(), "epoch": epoch, "best_auc": self.best_auc,
             "history": history, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.amp.scaler.state_dict()})
+        # The epochs as text too: learning curves and a short training's score, readable without torch or the
+        # checkpoints (which a kept record of a run may leave out).
+        self.run.write(TRAIN_HISTORY, yaml.safe_dump(history, sort_keys=False, default_flow_style=None))
 
 
 def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: torch.device, start: float
