@@ -24,6 +24,7 @@ setup(
         "graphviz>=0.20",
         "pyyaml>=6.0",
         "tensorboard>=2.14",
+        "markdown>=3.4",  # the protocol's summary.md in darts-nexp report (tensorboard needs it too)
         "pillow>=10.0",  # 16-bit modes I;16 / I;16B read as such
         "scikit-learn>=1.3",
         "matplotlib>=3.7",

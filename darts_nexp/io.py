@@ -37,7 +37,8 @@ class WriteFailed(UserError):
     """A file could not be written: a full disk or quota, a read-only file system or folder, an I/O error.
 
     `problem` names the file, the reason and the space left; `remedy` says what to change. The message adds "run the
-    command again"; a caller that knows what was kept (a run's last checkpoint) says so with `problem` instead.
+    command again"; a caller that knows what was kept (a run's last checkpoint) says so with `problem` instead, and
+    one whose user may as well write elsewhere offers that too (`or_else`).
     """
 
     def __init__(self, path: Path, error: OSError):
@@ -46,6 +47,10 @@ class WriteFailed(UserError):
         full = error.errno in (errno.ENOSPC, errno.EDQUOT)
         self.remedy = "free space" if full else f"make {path.parent} writable"
         super().__init__(f"{self.problem}; {self.remedy} and run the command again")
+
+    def or_else(self, choice: str) -> UserError:
+        """The message for a command whose user may as well write elsewhere: the remedy, or `choice`."""
+        return UserError(f"{self.problem}; {self.remedy}, or {choice}")
 
 
 @contextlib.contextmanager
@@ -154,16 +159,26 @@ LOCK = ".lock"
 def lock_folder(folder: Path, wait: bool = True):
     """An exclusive lock on `folder` through its `.lock` file, which records the holder's pid: the open file, whose
     closing releases the lock, as does the end of the process however it ends (flock). With `wait` False, None
-    rather than waiting while another process holds it."""
-    lock = open(Path(folder) / LOCK, "a+")  # not "w": that would wipe the pid of a holder before we know of it
+    rather than waiting while another process holds it. A lock file that cannot be made or written (a full disk,
+    a read-only folder) is one WriteFailed."""
+    path = Path(folder) / LOCK
+    try:
+        lock = open(path, "a+")  # not "w": that would wipe the pid of a holder before we know of it
+    except OSError as e:
+        raise WriteFailed(path, e) from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
         lock.close()
         return None
-    lock.truncate(0)
-    lock.write(str(os.getpid()))
-    lock.flush()
+    try:
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+    except OSError as e:
+        with contextlib.suppress(OSError):  # closing flushes the pid again, into the same full disk
+            lock.close()
+        raise WriteFailed(path, e) from None
     return lock
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
+from scipy.stats import rankdata
+from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
 from .errors import UserError
 
@@ -19,6 +20,25 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     if len(np.unique(labels)) < 2:
         return math.nan
     return float(roc_auc_score(labels, scores))
+
+
+def auc_interval(labels: np.ndarray, scores: np.ndarray, level: float = 0.95, rounds: int = 1000,
+                 seed: int = 0) -> tuple[float, float]:
+    """A percentile bootstrap interval of the AUC over the images: each round redraws, with replacement, as many
+    defect images from the defects and as many good ones from the good, so that every round has both classes.
+    (NaN, NaN) when only one class is present."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    defect, good = scores[labels == 1], scores[labels == 0]
+    if not len(defect) or not len(good):
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    drawn = np.concatenate([rng.choice(defect, (rounds, len(defect))), rng.choice(good, (rounds, len(good)))], axis=1)
+    # Mann-Whitney: AUC = (rank sum of the defects - n1 (n1 + 1) / 2) / (n1 n0), ties at their mean rank.
+    ranks = rankdata(drawn, axis=1)[:, :len(defect)]  # (rounds, n1)
+    aucs = (ranks.sum(axis=1) - len(defect) * (len(defect) + 1) / 2) / (len(defect) * len(good))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(aucs, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 # --- Operating points: a model flags a part as defective when its defect score is >= a threshold. ---
@@ -33,6 +53,12 @@ def roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     thresholds = thresholds.astype(np.float64)
     thresholds[0] = np.nextafter(float(np.max(scores)), np.inf)
     return fpr, tpr, thresholds
+
+
+def precision_recall(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(precision, recall) at every distinct score, from scikit-learn, ending at recall 0 and precision 1."""
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    return precision, recall
 
 
 def youden_threshold(labels: np.ndarray, scores: np.ndarray) -> float:

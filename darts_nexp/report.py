@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .band import band_counts, decide
+from .calibration import calibrated, ece
 from .metrics import auc, confusion_metrics, tpr_at_fpr
 from .plots import plot_roc
 from .io import write_atomic, write_csv
@@ -49,23 +51,38 @@ def write_submission(path: Path, ids: list[str], scores: np.ndarray) -> Path:
 
 
 def write_report(out_dir: Path, ids: list[str], labels: np.ndarray, scores: np.ndarray, threshold: dict,
-                 info: dict, title: str = "ROC") -> tuple[dict | None, list[Path]]:
+                 info: dict, title: str = "ROC", calibration: dict | None = None, band: dict | None = None
+                 ) -> tuple[dict | None, list[Path]]:
     """Write metrics.json, predictions.csv and roc.png for the images with known labels (>= 0).
 
     Returns (metrics or None when no label is known, the files written). roc.png needs both classes present.
-    `info` (where the images came from, the checkpoint, ...) is added to metrics.json as it is.
+    `info` (where the images came from, the checkpoint, ...) is added to metrics.json as it is. A network's
+    `calibration` (calibration.calibration_of) adds the defect_probability column and the ECE before and after it;
+    scores that are no network's (an ensemble's) have none. The decision column is the review `band`'s, or pass /
+    reject at the threshold.
     """
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     known = labels >= 0
     if not known.any():
         return None, []
+    labels, scores, ids = labels[known], scores[known], [i for i, k in zip(ids, known) if k]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = {**labelled_metrics(labels[known], scores[known], threshold), **info}
+    metrics = labelled_metrics(labels, scores, threshold)
+    decisions = decide(scores, threshold["value"], band)
+    columns = {"id": ids, "label": labels.tolist(), "defect_score": [f"{s:.6f}" for s in scores]}
+    if calibration is not None:
+        probabilities = calibrated(scores, calibration["temperature"])
+        columns["defect_probability"] = [f"{p:.6f}" for p in probabilities]
+        metrics["calibration"] = {**calibration, "ece_before": ece(labels, scores),
+                                  "ece_after": ece(labels, probabilities)}
+    columns["decision"] = decisions.tolist()
+    if band is not None:
+        metrics["review_band"] = {**band, **band_counts(labels, decisions)}
+    metrics.update(info)
     files = [write_atomic(out_dir / METRICS, json.dumps(_finite(metrics), indent=2) + "\n"),
-             write_csv(out_dir / PREDICTIONS, ["id", "label", "defect_score"],
-                       [(i, int(y), f"{s:.6f}") for i, y, s, k in zip(ids, labels, scores, known) if k])]
-    if len(np.unique(labels[known])) == 2:
-        plot_roc(labels[known], scores[known], out_dir / ROC, title=title, threshold=threshold["value"])
+             write_csv(out_dir / PREDICTIONS, list(columns), zip(*columns.values()))]
+    if len(np.unique(labels)) == 2:
+        plot_roc(labels, scores, out_dir / ROC, title=title, threshold=threshold["value"])
         files.append(out_dir / ROC)
     return metrics, files

@@ -134,7 +134,8 @@ class Run:
         """The run directory `out` (default runs/<kind>-<time>): a new one, or with `resume` an existing run of
         this kind, held by this process until the run finishes (claim). Anything else (a run of another kind, an
         existing run without --resume, a folder of other files, a folder that another darts-nexp process holds) is
-        refused with a message, so that no finished work is ever overwritten."""
+        refused with a message, so that no finished work is ever overwritten; an evaluate or ensemble run that
+        never finished is started afresh."""
         assert kind in KINDS, kind
         if resume:
             _resumable(Path(out), kind)
@@ -150,6 +151,10 @@ class Run:
         # Held before looking for a run in it, so that a run another process starts here meanwhile is seen.
         claim(path)
         found = run_kind(path)
+        if found == kind and kind not in RESUMABLE and run_info(path).get("status") != "finished":
+            # An evaluate or ensemble run that stopped (a full disk, Ctrl-C) holds nothing finished and cannot be
+            # resumed: the command run again starts it afresh here, as the message of the failure says.
+            found = None
         if found is not None:
             release(path)
             if found == kind:
@@ -227,7 +232,7 @@ def claim(path: Path, resume: bool = False) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create the run directory {path} ({e.strerror}); pass a writable --out") from None
+        raise WriteFailed(path, e).or_else("pass another --out") from None
     if path.resolve() in _HELD:
         return
     lock = lock_folder(path, wait=False)
@@ -301,8 +306,8 @@ def _resumable(path: Path, kind: str, with_config: bool = False) -> None:
     if past and SPLITS in files:
         splits = _read_json(path / SPLITS)
         if not isinstance(splits, dict) or not isinstance(splits.get("ids"), dict):
-            raise UserError(f"{path / SPLITS} is damaged (it lists no image ids), so the resume cannot check that "
-                            f"the images are the run's; restore it, or start a new run with another --out")
+            raise UserError(f"{path / SPLITS} is damaged (it lists no image ids), so nothing can check that the "
+                            f"images are the run's; restore it, or start a new run with another --out")
 
 
 def _upgrade(ckpt: dict) -> dict:

@@ -156,6 +156,8 @@ class Events:
             self._writer.flush()
 
     def close(self) -> None:
-        with self._writing():
-            self._writer.close()
-        threading.excepthook = self._thread_hook
+        try:
+            with self._writing():
+                self._writer.close()
+        finally:
+            threading.excepthook = self._thread_hook

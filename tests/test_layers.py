@@ -11,8 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "darts_nexp"
 # Lowest first. A module may import its own package and the layers below its own; not a sibling of its layer.
 LAYERS = [
     {"errors", "version"},
-    {"io"},
-    {"config", "metrics", "runtime", "localisation"},
+    {"io", "page"},
+    {"config", "metrics", "calibration", "band", "runtime", "localisation"},
     {"distributed", "runs", "plots"},
     {"loops"},
     {"space", "data"},

@@ -89,8 +89,8 @@ def test_report_files(tmp_path):
     assert saved["auc"] == 0.75 and saved["n_images"] == 4 and saved["f1"] == pytest.approx(0.8)
     assert saved["tpr_at_fpr_5pct"] == 0.5 and saved["test_source"] == "hand" and saved["threshold"] == threshold
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
-    assert rows[0] == "id,label,defect_score" and rows[1:] == ["a,0,0.100000", "b,0,0.400000", "c,1,0.350000",
-                                                                "d,1,0.800000"]
+    assert rows[0] == "id,label,defect_score,decision"  # no defect_probability: these scores are no network's
+    assert rows[1:] == ["a,0,0.100000,pass", "b,0,0.400000,reject", "c,1,0.350000,reject", "d,1,0.800000,reject"]
     assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"
     assert {p.name for p in files} == {"metrics.json", "predictions.csv", "roc.png"}
 
@@ -105,3 +105,19 @@ def test_undefined_metrics_are_null_in_json(tmp_path):
 def test_plot_roc_writes_png(tmp_path):
     plot_roc(LABELS, SCORES, tmp_path / "r.png", threshold=0.35)
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG" and not list(tmp_path.glob("*.tmp"))
+
+
+def test_auc_interval_holds_the_auc_and_narrows_with_more_images():
+    from darts_nexp.metrics import auc_interval
+
+    rng = np.random.default_rng(0)
+
+    def interval(n):
+        labels = (np.arange(n) % 5 == 0).astype(int)  # a fifth defects, as in the synthetic set
+        scores = rng.normal(labels, 1.0)
+        return auc(labels, scores), auc_interval(labels, scores)
+
+    (a, (low, high)), (_, (low_big, high_big)) = interval(100), interval(2000)
+    assert low < a < high and high_big - low_big < (high - low) / 3  # the width goes as 1 / sqrt(n)
+    assert auc_interval(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in auc_interval(np.array([1, 1]), np.array([0.3, 0.4])))

@@ -1,26 +1,38 @@
 """The holes of issue 21 (parts 3 and 4), each driven through the real command: one `error:` line naming the file or
 value, exit status 2, and nothing finished lost. Lost or damaged run files at resume and at evaluate, a malformed
 predictions.csv in an ensemble, split fractions of 0, bad input under torchrun, config keys that only other commands
-take, and two commands writing one folder at once."""
+take, and two commands writing one folder at once; then the neighbours those left open: a lock file that cannot be
+written, best.pt at resume, splits.json in the tools that study a run, an ensemble member without its test scores,
+and an evaluate or ensemble run again after a full disk."""
+import errno
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from test_data_util import fails
+from test_disk_full import fail_write
 from test_runs import runs, search_args, snapshot, train_args  # noqa: F401 (runs: a fixture, used by name)
 
+import darts_nexp.io
+from darts_nexp.cli.derive import main as derive
 from darts_nexp.cli.ensemble import main as ensemble
 from darts_nexp.cli.entry import cli_entry
+from darts_nexp.cli.explain import main as explain
+from darts_nexp.cli.export import main as export
+from darts_nexp.cli.features import main as features
 from darts_nexp.cli.protocol import main as protocol
 from darts_nexp.cli.search import main as search
 from darts_nexp.cli.train import main as train
 from darts_nexp.errors import Diverged
 from darts_nexp.evaluate import main as evaluate
 from darts_nexp.io import lock_folder
+from darts_nexp.runs import run_info
 
 ROOT = Path(__file__).resolve().parents[1]
 V1 = str(ROOT / "genotypes" / "darts_v1.yaml")
@@ -102,12 +114,18 @@ def test_a_kept_search_that_lost_its_history_is_named(runs, tmp_path, capsys):
 
 # --- a malformed predictions.csv in an ensemble ----------------------------------------------------------------------
 
+def replaced(rows: list[str], n: int, column: int, value: str) -> list[str]:
+    """The CSV lines `rows` with cell `column` of line `n` (both from 0) replaced by `value`."""
+    cells = rows[n].split(",")
+    return rows[:n] + [",".join(cells[:column] + [value] + cells[column + 1:])] + rows[n + 1:]
+
+
 @pytest.mark.parametrize("edit,names", [
     (lambda rows: rows[:-1], ["ends at line", "cut short"]),
-    (lambda rows: rows[:3] + ["x,0,0.5"] + rows[4:], ["line 4, column id: 'x'"]),
-    (lambda rows: rows[:2] + [rows[2] + ",7"] + rows[3:], ["line 3 has 4 column(s), expected 3"]),
-    (lambda rows: rows[:2] + [rows[2].rsplit(",", 1)[0] + ",high"] + rows[3:], ["line 3, column defect_score: 'high'"]),
-    (lambda rows: rows[:2] + [rows[2].rsplit(",", 2)[0] + ",2,0.5"] + rows[3:], ["line 3, column label: '2'"]),
+    (lambda rows: replaced(rows, 3, 0, "x"), ["line 4, column id: 'x'"]),
+    (lambda rows: rows[:2] + [rows[2] + ",7"] + rows[3:], ["line 3 has 6 column(s), expected 5"]),
+    (lambda rows: replaced(rows, 2, 2, "high"), ["line 3, column defect_score: 'high'"]),
+    (lambda rows: replaced(rows, 2, 1, "2"), ["line 3, column label: '2'"]),
     (lambda rows: ["id;label;defect_score"] + rows[1:], ["line 1 must be the header id,label,defect_score"]),
 ])
 def test_a_malformed_predictions_csv_is_named_with_its_line(runs, tmp_path, capsys, edit, names):
@@ -224,3 +242,114 @@ def test_the_lock_goes_with_its_process_and_dot_files_leave_a_folder_empty(runs,
     assert result["out"] == folder and json.loads((folder / "run.json").read_text())["status"] == "finished"
     fails(capsys, evaluate, [runs / "train", "--data-dir", runs / "data" / "test", "--out", folder],
           "already holds an evaluate run")
+
+
+# --- a lock file that cannot be written ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("code,remedy", [(errno.ENOSPC, "free space"), (errno.EROFS, "make {folder} writable")])
+def test_a_lock_file_that_cannot_be_written_gives_one_line(runs, tmp_path, monkeypatch, capsys, code, remedy):
+    """The .lock of a new run folder, of a resumed one and of a synthetic set being made (a full disk, a read-only
+    folder): the folder is left as it was, and the command run again once the cause is gone goes through."""
+    real_open = open
+
+    def no_lock(path, *args, **kwargs):
+        if Path(path).name == ".lock":
+            raise OSError(code, os.strerror(code))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(darts_nexp.io, "open", no_lock, raising=False)
+    new, data = tmp_path / "new", tmp_path / "data"  # a new run folder; a synthetic set to be made
+    for argv, folder in [(train_args(runs / "data", new), new), (train_args(data, new), data)]:
+        line = fails(capsys, train, argv, f"cannot write {folder / '.lock'} ({os.strerror(code)}; ")
+        assert line.endswith(f"; {remedy.format(folder=folder)} and run the command again")
+        assert list(folder.iterdir()) == []
+    run = copy_run(runs, "train", tmp_path / "resumed")
+    before = snapshot(run)
+    fails(capsys, train, ["--resume", run], f"cannot write {run / '.lock'}", "run the command again")
+    assert snapshot(run) == before
+    monkeypatch.undo()
+    train([str(a) for a in train_args(runs / "data", new)])
+    assert run_info(new)["status"] == "finished"
+
+
+# --- best.pt at resume -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage,message", [("truncated", "truncated"), ("last.pt", "is a last checkpoint")])
+def test_a_damaged_best_pt_at_resume_leaves_the_finished_run_as_it_was(runs, tmp_path, capsys, damage, message):
+    """The end of a resumed run scores best.pt: it is read first, so a refusal does not leave the run marked running
+    (nor config.yaml and genotype.yaml written again)."""
+    run = copy_run(runs, "train", tmp_path / "train")
+    data = (run / "best.pt").read_bytes()[:1000] if damage == "truncated" else (run / "last.pt").read_bytes()
+    (run / "best.pt").write_bytes(data)
+    before = snapshot(run)
+    fails(capsys, train, ["--resume", run, "--progress", "false"], run / "best.pt", message)
+    assert snapshot(run) == before and run_info(run)["status"] == "finished"
+
+
+# --- splits.json in the tools that study a run -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage,message", [
+    (None, "has lost splits.json (deleted or moved?)"),
+    ("{not json", "splits.json is damaged"),
+    ('{"seed": 0, "kind": "train"}', "splits.json is damaged"),
+])
+def test_the_tools_refuse_a_run_without_a_readable_splits_json(runs, tmp_path, capsys, damage, message):
+    """explain, features, export, ensemble and derive read the run's own images, which only splits.json records:
+    without it they would go on, unchecked, on whatever images the data folder holds now."""
+    trained, searched = copy_run(runs, "train", tmp_path / "train"), copy_run(runs, "search", tmp_path / "search")
+    for run in (trained, searched):
+        if damage is None:
+            (run / "splits.json").unlink()
+        else:
+            (run / "splits.json").write_text(damage)
+    before = {run: snapshot(run) for run in (trained, searched)}
+    for command, argv in [
+        (explain, [trained, "--device", "cpu", "--progress", "false"]),
+        (features, [trained, "--device", "cpu"]),
+        (export, [trained, "--out", tmp_path / "model.onnx"]),
+        (ensemble, [trained, runs / "train", "--out", tmp_path / "ensemble"]),
+        (derive, [searched, "--derive-images", "16", "--derive-tune-steps", "1", "--device", "cpu", "--progress",
+                  "false"]),
+    ]:
+        fails(capsys, command, argv, message, "restore it")
+    assert {run: snapshot(run) for run in (trained, searched)} == before
+    assert not [p for p in (trained / "explain", trained / "features", tmp_path / "model.onnx",
+                            tmp_path / "ensemble", searched / "perturbation") if p.exists()]
+
+
+# --- an ensemble member without its test scores ----------------------------------------------------------------------
+
+def test_ensemble_names_a_lost_predictions_csv_and_how_to_score_it_again(runs, tmp_path, capsys):
+    a, b = copy_run(runs, "train", tmp_path / "a"), copy_run(runs, "train", tmp_path / "b")
+    (b / "predictions.csv").unlink()
+    argv = [a, b, "--out", tmp_path / "ensemble"]
+    line = fails(capsys, ensemble, argv, f"{b} has lost predictions.csv", f"darts-nexp train --resume {b}")
+    assert "has not finished" not in line
+    train(["--resume", str(b), "--progress", "false"])  # no epoch left: it scores best.pt on the test split again
+    assert ensemble([str(x) for x in argv])["out"] == tmp_path / "ensemble"
+
+    config = yaml.safe_load((b / "config.yaml").read_text())
+    (b / "config.yaml").write_text(yaml.safe_dump({**config, "test": False}))
+    (b / "predictions.csv").unlink()
+    fails(capsys, ensemble, [a, b, "--out", tmp_path / "again"], f"{b} was trained with --test false",
+          "pass runs trained with --test true")
+
+
+# --- an evaluate or ensemble run again after a full disk -------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,name", [("evaluate", "submission.csv"), ("ensemble", "ensemble.json")])
+def test_an_evaluate_or_ensemble_stopped_by_a_full_disk_runs_again_into_its_out(runs, tmp_path, monkeypatch, capsys,
+                                                                                 kind, name):
+    """"free space and run the command again" is true: a run of a kind that cannot be resumed and never finished
+    holds nothing finished, and the same command starts it afresh; a finished one is never written over."""
+    out = tmp_path / "out"
+    if kind == "evaluate":
+        command, argv = evaluate, [runs / "train", "--data-dir", runs / "data" / "test", "--out", out]
+    else:
+        command, argv = ensemble, [runs / "train", copy_run(runs, "train", tmp_path / "b"), "--out", out]
+    fail_write(monkeypatch, name)
+    line = fails(capsys, command, argv, f"cannot write {out / name} (No space left on device; ")
+    assert line.endswith("; free space and run the command again") and run_info(out)["status"] == "running"
+    monkeypatch.undo()
+    assert command([str(a) for a in argv])["out"] == out and run_info(out)["status"] == "finished"
+    fails(capsys, command, argv, f"{out} already holds an {kind} run")

@@ -53,7 +53,8 @@ def test_smoke_run_writes_every_artifact(full_run):
     assert metrics["threshold"]["chosen_on"] == "validation" and metrics["threshold"]["method"] == "youden"
     assert "held-out" in metrics["test_source"]
     predictions = (run / "predictions.csv").read_text().splitlines()
-    assert predictions[0] == "id,label,defect_score" and len(predictions) == 1 + metrics["n_images"]
+    assert predictions[0] == "id,label,defect_score,defect_probability,decision"
+    assert len(predictions) == 1 + metrics["n_images"]
     submission = (run / "submission.csv").read_text().splitlines()
     assert submission[0] == "id,defect_score" and len(submission) == 1 + 60  # every unlabelled test image
     events = EventAccumulator(str(run)).Reload()

@@ -10,13 +10,13 @@ import textwrap
 from ..version import __version__
 from ..errors import UserError
 from . import (data, derive, ensemble, evaluate, explain, export, features, latency, latency_table, protocol, render,
-               sample, search, train)
+               report, sample, search, train)
 from .entry import cli_entry
 
 # In the order a user meets them.
 COMMANDS = {"search": search, "derive": derive, "train": train, "evaluate": evaluate, "export": export, "latency": latency,
             "latency-table": latency_table, "explain": explain, "features": features, "ensemble": ensemble,
-            "protocol": protocol, "sample": sample, "render": render, "data": data}
+            "report": report, "protocol": protocol, "sample": sample, "render": render, "data": data}
 
 
 def summary(module) -> str:

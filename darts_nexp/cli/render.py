@@ -44,7 +44,7 @@ def main(argv=None) -> list[Path]:
     try:
         paths, has_dot = render_genotype(genotype, cfg.out)
     except WriteFailed as e:
-        raise UserError(f"{e.problem}; {e.remedy}, or pass another folder to --out") from None
+        raise e.or_else("pass another folder to --out") from None
     for p in paths:
         print(p)
     if not has_dot:

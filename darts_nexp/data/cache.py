@@ -157,9 +157,11 @@ def _build(paths: list[Path], root: Path, cfg: DataConfig, npy: Path, meta: Path
     ok, sizes, digests, failed = [False] * n, [[0, 0]] * n, [""] * n, []
     try:
         arr = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.uint8, shape=(n, 1, h, w))
-        # The disk space is claimed now: a disk that fills under a memory map kills the process (SIGBUS).
-        with open(tmp_npy, "r+b") as f:
-            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        # The disk space is claimed now: a disk that fills under a memory map kills the process (SIGBUS). macOS
+        # has no posix_fallocate; there a full disk is met while the cache is filled.
+        if hasattr(os, "posix_fallocate"):
+            with open(tmp_npy, "r+b") as f:
+                os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
         for i, p in enumerate(tqdm(paths, desc=f"caching {n} images", disable=n < 500, leave=False)):
             try:
                 data = p.read_bytes()
@@ -176,8 +178,7 @@ def _build(paths: list[Path], root: Path, cfg: DataConfig, npy: Path, meta: Path
         os.replace(tmp_npy, npy)
         os.replace(tmp_meta, meta)
     except OSError as e:  # the images' own read errors are caught above
-        why = WriteFailed(npy, e)
-        raise UserError(f"{why.problem}; {why.remedy}, or pass another folder to --cache-dir") from None
+        raise WriteFailed(npy, e).or_else("pass another folder to --cache-dir") from None
     finally:
         tmp_npy.unlink(missing_ok=True)
         tmp_meta.unlink(missing_ok=True)

@@ -85,21 +85,28 @@ def saved_ids(run_dir: Path) -> dict[str, list[str]] | None:
 
 
 def check_splits(run_dir: Path, splits: SearchSplits | TrainSplits, hint: str) -> None:
-    """Refuse images that differ from those the run's splits.json lists; `hint` says what to do instead."""
+    """Refuse images that differ from those the run's splits.json lists; `hint` says what to do instead. A lost or
+    damaged splits.json is refused too: no other file of the run records which images it was split from."""
     before = saved_ids(run_dir)
-    if before is not None and before != {k: s.ids for k, s in splits.record()[0].items()}:
+    if before is None:
+        path = Path(run_dir) / SPLITS
+        what = "is damaged (it lists no image ids)" if path.exists() else "not found (deleted or moved?)"
+        raise UserError(f"{path} {what}, so nothing can check that the images are the run's; restore it, or start "
+                        f"a new run with another --out")
+    if before != {k: s.ids for k, s in splits.record()[0].items()}:
         raise UserError(f"the images differ from those of the run {run_dir} (its {SPLITS}); {hint}")
 
 
 def save_splits(run_dir: Path, seed: int, splits: SearchSplits | TrainSplits) -> None:
     """Write splits.json into the run directory; a resumed run must find the very images it started with."""
     parts, info = splits.record()
-    path = Path(run_dir) / SPLITS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    check_splits(run_dir, splits, "a resumed run needs the same data: restore it, or start a new run")
+    # Without a readable one (a new run, or one resumed before its first epoch ended) it is written anew: once an
+    # epoch is done, runs._resumable has refused a resume that lost it.
+    if saved_ids(run_dir) is not None:
+        check_splits(run_dir, splits, "a resumed run needs the same data: restore it, or start a new run")
     ids = {k: s.ids for k, s in parts.items()}
     body = {"seed": seed, **info, "counts": {k: len(s) for k, s in parts.items()}, "ids": ids}
-    write_atomic(path, json.dumps(body, indent=1))
+    write_atomic(Path(run_dir) / SPLITS, json.dumps(body, indent=1))
 
 
 def search_splits(cfg: DataConfig, seed: int) -> SearchSplits:

@@ -128,7 +128,8 @@ def ensure(cfg: SyntheticConfig, out: Path | str) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create the synthetic data folder {out} ({e.strerror}); pass another --data-dir")
+        raise UserError(f"cannot create the synthetic data folder {out} ({e.strerror}); pass another "
+                        f"--data-dir") from None
     # A lock, so that two commands started at once do not write the same set over each other.
     with lock_folder(out):
         if _found(out) != wanted:

@@ -1,8 +1,9 @@
 """Exported files: a Scorer written as ONNX or TorchScript, with what a scorer needs recorded inside the file.
 
 The record (JSON) holds the model's name, the input (image size, crop border, resize or crop, channels, the scaling
-of pixels), the outputs and class order, and the threshold with how it was chosen: in ONNX's metadata_props under
-the key `darts_nexp`, in TorchScript as the extra file `darts_nexp.json`. A file is told by its suffix.
+of pixels), the outputs and class order, the threshold with how it was chosen, the calibration and the review band:
+in ONNX's metadata_props under the key `darts_nexp`, in TorchScript as the extra file `darts_nexp.json`. A file is
+told by its suffix. A record without calibration or band (darts-nexp 0.2) scores as uncalibrated, without a band.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from ..version import __version__
+from ..calibration import calibration_of
 from ..data.batches import MEAN, STD
 from ..errors import UserError
 from ..io import atomic_path
@@ -29,7 +31,8 @@ CLASSES = ["good", "defect"]
 
 
 def record(checkpoint: dict) -> dict:
-    """What a scorer needs, from a training checkpoint (its model spec, data section and threshold)."""
+    """What a scorer needs, from a training checkpoint (its model spec, data section, threshold, calibration and
+    review band)."""
     data = checkpoint["data"]
     return {
         "format": FORMAT, "darts_nexp": __version__, "model": checkpoint["model"]["name"],
@@ -39,9 +42,12 @@ def record(checkpoint: dict) -> dict:
                   "gray": "8-bit gray (ITU-R 601 of RGB), EXIF orientation applied",
                   "scaling": f"inside the file: (pixels / 255 - {MEAN}) / {STD}"},
         "outputs": {"logits": "(batch, 2), classes in the order of `classes`",
-                    "defect_probability": "(batch,) float32 softmax of the logits, class defect"},
+                    "defect_probability": "(batch,) float32 softmax of the logits / calibration.temperature, class "
+                                          "defect"},
         "classes": CLASSES,
         "threshold": checkpoint.get("threshold") or {"value": 0.5, "method": "default", "chosen_on": "none"},
+        "calibration": calibration_of(checkpoint),
+        "review_band": checkpoint.get("review_band"),
     }
 
 

@@ -4,7 +4,8 @@ file and returns a Predictor.
     import darts_nexp
     model = darts_nexp.load("runs/train-20261206-101500")          # or "model.onnx"
     result = model.predict(["part-001.bmp", "part-002.bmp"])
-    result.scores, result.decisions                                 # P(defect), "defect" / "good" at the threshold
+    result.scores, result.decisions                                 # defect scores, "defect" / "good" at the threshold
+    result.probabilities                                            # calibrated P(defect)
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from ..calibration import calibrated, calibration_of
 from ..data.cache import open_upright, prepare, to_gray8
 from ..data.config import DataConfig
 from ..errors import UserError
@@ -28,7 +30,8 @@ from .scorer import Scorer
 
 @dataclass
 class Prediction:
-    scores: np.ndarray  # (N,) P(defect), float64
+    scores: np.ndarray  # (N,) defect scores: the softmax of the logits, float64
+    probabilities: np.ndarray  # (N,) the scores calibrated (Predictor.calibration), float64
     decisions: list[str]  # "defect" where the score reaches the threshold, else "good"
     threshold: float
 
@@ -43,6 +46,10 @@ class Predictor:
     @property
     def threshold(self) -> dict:
         return self.meta["threshold"]
+
+    @property
+    def calibration(self) -> dict:
+        return calibration_of(self.meta)
 
     def data_config(self, **folder) -> DataConfig:
         """The preprocessing the network was trained with; `folder` (data_dir, cache_dir, ...) says where images are."""
@@ -86,10 +93,12 @@ class Predictor:
         return np.repeat(stack, cfg.channels, axis=1) if cfg.channels > 1 else stack
 
     def predict(self, images, batch_size: int = 64) -> Prediction:
-        """Scores and decisions of image files, PIL images or gray arrays (one, or a list)."""
+        """Scores, calibrated probabilities and decisions of image files, PIL images or gray arrays (one, or a
+        list)."""
         scores = self.scores(self.prepare(images), batch_size)
         value = float(self.threshold["value"])
-        return Prediction(scores, ["defect" if s >= value else "good" for s in scores], value)
+        return Prediction(scores, calibrated(scores, self.calibration["temperature"]),
+                          ["defect" if s >= value else "good" for s in scores], value)
 
 
 def from_checkpoint(checkpoint: dict, source: Path, device: torch.device = torch.device("cpu"),

@@ -11,16 +11,17 @@ class Scorer(nn.Module):
     """pixels (B, C, H, W) float in 0..255, already sized and cropped as the run's data section says
     -> (logits (B, 2), P(defect) (B,)).
 
-    The scaling is inside, so that an exported file needs only the image at the right size. P(defect) is a float32
-    softmax, for users of the file alone; darts-nexp ranks by the float64 softmax of the logits instead, since a
-    confident float32 softmax rounds to exactly 1.0 and ties blur the ranking that AUC measures.
+    The scaling is inside, so that an exported file needs only the image at the right size. P(defect) is the float32
+    softmax of the logits / `temperature` (the run's calibration, darts_nexp/calibration.py), for users of the file
+    alone; darts-nexp reads the logits instead and ranks by their float64 softmax, since a confident float32
+    softmax rounds to exactly 1.0 and ties blur the ranking that AUC measures.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, temperature: float = 1.0):
         super().__init__()
-        self.model = model
+        self.model, self.temperature = model, float(temperature)
         self.eval()  # the scorer and its network alike: a later train(mode) of the scorer must not flip them
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.model(normalise(pixels)).float()  # (B, 2)
-        return logits, logits.softmax(dim=1)[:, 1]
+        return logits, (logits / self.temperature).softmax(dim=1)[:, 1]

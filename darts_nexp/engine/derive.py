@@ -15,7 +15,8 @@ import tyro
 
 from ..config import DEFAULT_IN_HELP, from_dict
 from ..errors import UserError
-from ..runs import COMMANDS, CONFIG, GENOTYPE, SEARCH_CHECKPOINT, a_run, run_info, run_kind, saved_config
+from ..runs import (COMMANDS, CONFIG, GENOTYPE, SEARCH_CHECKPOINT, SPLITS, a_run, run_info, run_kind,
+                    saved_config)
 from ..runtime import start_runtime
 from ..space import Genotype
 from .search import DECISIONS, PERTURBATION_DIR, Derivation, SearchConfig, derive_run
@@ -56,6 +57,11 @@ def run(cfg: DeriveConfig) -> Genotype:
     if seeds:
         raise UserError(f"{run_dir} holds {len(seeds)} searches, one per seed: derive from one of them, such as "
                         f"{run_dir / f'seed-{seeds[0]}'}")
+    # Before saved_config, whose refusal of a lost file speaks of --resume.
+    lost = [name for name in (SEARCH_CHECKPOINT, SPLITS) if not (run_dir / name).is_file()]
+    if run_info(run_dir).get("status") == "finished" and lost:
+        raise UserError(f"{run_dir} has lost {' and '.join(lost)} (deleted or moved?), which the derivation reads; "
+                        f"restore it, or search again with {COMMANDS['search']}")
     search = from_dict(SearchConfig, saved_config(run_dir, "search"), str(run_dir / CONFIG))
     if run_info(run_dir).get("status") != "finished" or not (run_dir / SEARCH_CHECKPOINT).is_file():
         raise UserError(f"{run_dir} is an unfinished search: finish it first ({COMMANDS['search']} --resume "

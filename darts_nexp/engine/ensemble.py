@@ -27,7 +27,8 @@ from ..errors import UserError
 from ..io import read_user_text
 from ..metrics import auc, choose_threshold
 from ..report import write_report, write_submission
-from ..runs import BEST, COMMANDS, ENSEMBLE, PREDICTIONS, SPLITS, SUBMISSION, Run, load_checkpoint, run_info
+from ..runs import (BEST, COMMANDS, ENSEMBLE, PREDICTIONS, SPLITS, SUBMISSION, Run, load_checkpoint, read_config,
+                    run_info)
 from .study import check_trained
 RANDOM_WEIGHTS = 2000  # points of the simplex tried when fitting weights
 
@@ -73,24 +74,26 @@ DAMAGED = "restore it from a copy, or train the run again"
 
 
 def _read_scores(path: Path, header: list[str], ids: list[str], split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, labels: -1 where the file has none) of a predictions.csv (id,label,defect_score) or submission.csv
-    (id,defect_score) that darts-nexp wrote for the run's `split`, whose images are `ids` (splits.json). Anything
-    else was edited or cut short since, and is refused naming the line and the column."""
+    """(scores, labels: -1 where the file has none) of a predictions.csv (id,label,defect_score, and since 0.3 more
+    columns after them) or submission.csv (id,defect_score) that darts-nexp wrote for the run's `split`, whose
+    images are `ids` (splits.json). Anything else was edited or cut short since, and is refused naming the line and
+    the column."""
     lines = read_user_text(path, "CSV file", DAMAGED).splitlines()
     where = f"{path} is malformed:"
     try:
         rows = list(csv.reader(lines))
     except csv.Error as e:
         raise UserError(f"{where} it is not valid CSV ({e}); {DAMAGED}") from None
-    if not rows or rows[0] != header:
+    if not rows or rows[0][:len(header)] != header:
         found = repr(lines[0][:80]) if lines else "an empty file"
         raise UserError(f"{where} line 1 must be the header {','.join(header)} (found {found}); {DAMAGED}")
+    columns = rows[0]
     scores, labels = [], []
     for n, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise UserError(f"{where} line {n} has {len(row)} column(s), expected {len(header)} ({','.join(header)}); "
-                            f"{DAMAGED}")
-        cell = dict(zip(header, row))
+        if len(row) != len(columns):
+            raise UserError(f"{where} line {n} has {len(row)} column(s), expected {len(columns)} "
+                            f"({','.join(columns)}); {DAMAGED}")
+        cell = dict(zip(columns, row))
         try:
             score = float(cell["defect_score"])
         except ValueError:
@@ -115,12 +118,20 @@ def _read_scores(path: Path, header: list[str], ids: list[str], split: str) -> t
 
 def load_member(run_dir: str) -> Member:
     path = check_trained(run_dir, COMMANDS["ensemble"])
-    if run_info(path).get("status") != "finished" or not (path / PREDICTIONS).is_file():
+    if run_info(path).get("status") != "finished":
         raise UserError(f"{path} has not finished (no test scores in {PREDICTIONS}); finish it with "
                         f"{COMMANDS['train']} --resume {path}")
+    if not (path / PREDICTIONS).is_file() and read_config(path).get("test") is False:
+        raise UserError(f"{path} was trained with --test false, so it has no test scores ({PREDICTIONS}); an "
+                        f"ensemble combines the test scores of its runs: pass runs trained with --test true")
+    if not (path / PREDICTIONS).is_file():
+        # A resume of a finished run trains no further: it scores best.pt on the test split again.
+        raise UserError(f"{path} has lost {PREDICTIONS}, its test scores (deleted or moved?); restore it, or score "
+                        f"the test split again with {COMMANDS['train']} --resume {path}")
     ids = saved_ids(path)
     if ids is None or "val" not in ids or "test" not in ids:
-        raise UserError(f"{path} has no readable splits.json; an ensemble needs to know each run's images")
+        raise UserError(f"{path / SPLITS} is damaged (it lists no val and test image ids), so the run's images are "
+                        f"unknown; {DAMAGED}")
     best = load_checkpoint(path / BEST, ("best",), hint="train the run again")
     val, val_labels = best["val"]["scores"].double().numpy(), best["val"]["labels"].numpy()
     if len(val) != len(ids["val"]):

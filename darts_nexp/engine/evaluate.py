@@ -2,7 +2,9 @@
 
 The network, its input size and preprocessing all come from the checkpoint (best.pt of a run directory by default).
 Writes submission.csv (id,defect_score) for every image and, for the images whose label is known (class folders
-such as good/ and defect/, or --labels-csv), metrics.json, predictions.csv and roc.png, as a training run does.
+such as good/ and defect/, or --labels-csv), metrics.json, predictions.csv and roc.png, as a training run does. The
+run's calibration and review band are applied as stored; --max-miss-rate and --max-review choose a new band on the
+run's validation scores.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from typing import Annotated, Literal, Optional
 import numpy as np
 import tyro
 
+from ..band import check_band_options, choose_band, describe_band
+from ..calibration import describe_calibration
 from ..config import DEFAULT_IN_HELP, from_dict
 from ..data import DataConfig, load_folder
 from ..data.layout import match_rows, read_labels
@@ -54,31 +58,51 @@ class EvaluateConfig:
     """re-choose the threshold on the run's validation scores: least cost for this cost ratio"""
     threshold_max_fpr: Optional[float] = None
     """re-choose the threshold on the run's validation scores: at most this FPR"""
+    max_miss_rate: Optional[float] = None
+    """choose a review band on the run's validation scores (with --max-review): pass at most this share of defects"""
+    max_review: Optional[float] = None
+    """choose a review band (with --max-miss-rate): send at most this share of the parts to a person"""
 
     def validate(self) -> None:
         if self.threshold is not None and (self.threshold_cost_ratio, self.threshold_max_fpr) != (None, None):
             raise UserError("pass either --threshold or a --threshold-cost-ratio / --threshold-max-fpr, not both")
         check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
+        check_band_options(self.max_miss_rate, self.max_review)
         if self.batch_size < 1:
             raise UserError(f"--batch-size must be >= 1 (got {self.batch_size})")
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise UserError(f"--threshold is a defect-score threshold in [0, 1] (got {self.threshold})")
 
 
+def validation_of(ckpt: dict | None, what: str, instead: str) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) of the run's validation split, stored in best.pt, to choose `what` on; `ckpt` is None for an
+    exported model, whose file holds none."""
+    if ckpt is None or "val" not in ckpt:
+        holder = "an exported model" if ckpt is None else "this checkpoint"
+        raise UserError(f"{holder} holds no validation scores to choose {what} on; pass the run's best.pt (or its "
+                        f"folder){instead}")
+    return ckpt["val"]["labels"].numpy(), ckpt["val"]["scores"].numpy()
+
+
 def threshold_for(cfg: EvaluateConfig, ckpt: dict | None, predictor: Predictor) -> dict:
     """The threshold of the decisions: --threshold, one chosen again on the run's validation scores, or the one the
-    model was trained with (`ckpt` is None for an exported model, whose file holds no validation scores)."""
+    model was trained with."""
     if cfg.threshold is not None:
         return {"value": cfg.threshold, "method": "fixed", "chosen_on": "command line"}
     if (cfg.threshold_cost_ratio, cfg.threshold_max_fpr) != (None, None):
-        if ckpt is None or "val" not in ckpt:
-            what = "an exported model" if ckpt is None else "this checkpoint"
-            raise UserError(f"{what} holds no validation scores to choose a threshold on; pass the run's best.pt "
-                            f"(or its folder), or a fixed --threshold")
-        labels, scores = ckpt["val"]["labels"].numpy(), ckpt["val"]["scores"].numpy()
+        labels, scores = validation_of(ckpt, "a threshold", ", or a fixed --threshold")
         return {**choose_threshold(labels, scores, cfg.threshold_cost_ratio, cfg.threshold_max_fpr),
                 "chosen_on": "validation"}
     return predictor.threshold
+
+
+def band_for(cfg: EvaluateConfig, ckpt: dict | None, predictor: Predictor, threshold: dict) -> dict | None:
+    """The review band of the decisions: one chosen on the run's validation scores around `threshold` for the
+    targets of the command line, or else the one the model was trained with (None when it has none)."""
+    if cfg.max_miss_rate is None:
+        return predictor.meta.get("review_band")
+    labels, scores = validation_of(ckpt, "a review band", "")
+    return choose_band(labels, scores, threshold["value"], cfg.max_miss_rate, cfg.max_review)
 
 
 def run(cfg: EvaluateConfig) -> dict:
@@ -111,18 +135,23 @@ def run(cfg: EvaluateConfig) -> dict:
     folder = Path(cfg.data_dir)
     out = cfg.out or str(source.parent / f"eval-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     threshold = threshold_for(cfg, ckpt, predictor)
+    band = band_for(cfg, ckpt, predictor, threshold)
     out_dir = Run.open(out, "evaluate")
     info = {"images": str(folder), "checkpoint": str(source)}
     metrics, files = write_report(out_dir.path, images.ids, labels, scores, threshold, info,
-                                  title=f"ROC ({folder.name})")
+                                  title=f"ROC ({folder.name})", calibration=predictor.calibration, band=band)
     files.append(write_submission(out_dir.file(SUBMISSION), images.ids, scores))
     out_dir.finish()
     flagged = int((scores >= threshold["value"]).sum())
     print(f"scored {len(images)} images from {cfg.data_dir} with {source}")
     print(f"  threshold {threshold['value']:.4f} ({threshold['method']}): {flagged} flagged as defective")
+    print(f"  calibration: {describe_calibration(predictor.calibration)}")
     if metrics is not None:
         print(f"  {metrics['n_images']} labelled: AUC {metrics['auc']:.4f}, recall {metrics['recall']:.3f}, "
-              f"precision {metrics['precision']:.3f}")
+              f"precision {metrics['precision']:.3f}, ECE {metrics['calibration']['ece_before']:.4f} -> "
+              f"{metrics['calibration']['ece_after']:.4f}")
+    if band is not None:
+        print(f"  {describe_band(metrics['review_band'] if metrics is not None else band)}")
     for path in files:
         print(f"  {path.name + ':':17s}{path}")
     return {"metrics": metrics, "files": files, "out": out_dir.path}

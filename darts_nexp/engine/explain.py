@@ -70,22 +70,25 @@ def _pick(labels: np.ndarray, label: int, n: int, boxes: np.ndarray) -> np.ndarr
     return np.concatenate([idx[has_box], idx[~has_box]])[:n]
 
 
+def panels(run: TrainedRun, images: ImageSet, batch_size: int) -> tuple[list[dict], str]:
+    """(the plots.saliency_png panels of `images`: each image under its Grad-CAM, its id and defect score in the
+    caption, its box where it has one; the layer of the maps)."""
+    maps, layer = gradcam(run, images, batch_size, progress=False)
+    _, scores, _ = features(run.model, run.batches(images, batch_size))
+    # A long id keeps its end: path ids (good/000 beside scratch/000) differ there.
+    captions = [i if len(i) <= 28 else "..." + i[-25:] for i in images.ids]
+    return [{"image": img[0] / 255.0, "map": m, "caption": f"{c}\nscore {s:.3f}", "box": None if np.isnan(b[0]) else b}
+            for img, m, c, s, b in zip(images.images, maps, captions, scores, images.boxes)], layer
+
+
 def grid(run: TrainedRun, cfg: ExplainConfig, path) -> None:
     test = run.splits.test
     rows = []
     for label, name in ((0, "good"), (1, "defect")):
         picked = _pick(test.labels, label, cfg.images, test.boxes)
-        if len(picked) == 0:
-            continue
-        subset = test.subset(picked, name)
-        maps, layer = gradcam(run, subset, cfg.batch_size, progress=False)
-        _, scores, _ = features(run.model, run.batches(subset, cfg.batch_size))
-        # A long id keeps its end: path ids (good/000 beside scratch/000) differ there.
-        captions = [i if len(i) <= 28 else "..." + i[-25:] for i in subset.ids]
-        panels = [{"image": img[0] / 255.0, "map": m, "caption": f"{c}\nscore {s:.3f}",
-                   "box": None if np.isnan(b[0]) else b}
-                  for img, m, c, s, b in zip(subset.images, maps, captions, scores, subset.boxes)]
-        rows.append((name, panels))
+        if len(picked):
+            row, layer = panels(run, test.subset(picked, name), cfg.batch_size)
+            rows.append((name, row))
     plot_saliency(rows, path, f"Grad-CAM of the defect score at {layer} ({run.checkpoint['model']['name']})")
 
 

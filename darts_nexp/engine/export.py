@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import tyro
 
+from ..calibration import describe_calibration
 from ..config import DEFAULT_IN_HELP
 from ..deploy.exported import SUFFIXES, record, write
 from ..deploy.predictor import Predictor, from_checkpoint, load
@@ -66,10 +67,12 @@ def run(cfg: ExportConfig) -> Path:
     if out.exists():
         raise UserError(f"{out} already exists; pass another --out, or move it away")
     torch_scorer = from_checkpoint(trained.checkpoint, trained.path, model=trained.model)
+    meta = record(trained.checkpoint)
     try:
-        write(Scorer(trained.model), record(trained.checkpoint), out, cfg.format)
+        # The calibration goes into the file's defect_probability output, for a line that reads the file alone.
+        write(Scorer(trained.model, meta["calibration"]["temperature"]), meta, out, cfg.format)
     except WriteFailed as e:
-        raise UserError(f"{e.problem}; {e.remedy}, or pass another --out") from None
+        raise e.or_else("pass another --out") from None
     val = trained.splits.val
     pixels = np.asarray(val.images[: cfg.check_images])
     try:
@@ -82,11 +85,12 @@ def run(cfg: ExportConfig) -> Path:
         raise UserError(f"the {cfg.format} file scores {len(pixels)} validation images up to {difference:.3g} away "
                         f"from PyTorch (more than {TOLERANCE:g}), so it was deleted; this network does not export "
                         f"faithfully to {cfg.format}: try the other --format")
-    threshold = record(trained.checkpoint)["threshold"]
+    threshold = meta["threshold"]
     print(f"exported {trained.checkpoint['model']['name']} to {out} ({cfg.format}, {out.stat().st_size / 1e3:,.0f} kB)")
     print(f"  checked on {len(pixels)} validation images: largest difference of P(defect) from PyTorch "
           f"{difference:.2g} (at most {TOLERANCE:g})")
     print(f"  input: pixels (batch, {val.images.shape[1]}, {val.images.shape[2]}, {val.images.shape[3]}), 0..255; "
           f"threshold {threshold['value']:.4f} ({threshold['method']})")
+    print(f"  calibration: {describe_calibration(meta['calibration'])}")
     print(f"  score images: {COMMANDS['evaluate']} {out} --data-dir FOLDER, or darts_nexp.load({str(out)!r})")
     return out

@@ -63,7 +63,7 @@ def run(cfg: LatencyTableConfig) -> Path:
     try:
         lut.save(table, path)
     except WriteFailed as e:
-        raise UserError(f"{e.problem}; {e.remedy}, or pass another --out") from None
+        raise e.or_else("pass another --out") from None
     cheapest = {cell: sum(min(r[1:]) for r in table[cell]) for cell in ("normal", "reduce")}
     dearest = {cell: sum(max(r[1:]) for r in table[cell]) for cell in ("normal", "reduce")}
     print(f"latency table of the final network ({plan['layers']} layers, C={plan['init_channels']}, {plan['stem']} "

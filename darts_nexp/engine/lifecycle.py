@@ -55,8 +55,11 @@ def keeping(run: Run, checkpoint: str):
         yield
     except WriteFailed as e:
         resume = f"{e.remedy} and resume with {COMMANDS[run.kind]} --resume {run.path}"
+        epoch = None
         if run.file(checkpoint).is_file():
-            epoch = load_checkpoint(run.file(checkpoint))["epoch"] + 1
+            with contextlib.suppress(UserError):  # a damaged one must not hide the failed write
+                epoch = load_checkpoint(run.file(checkpoint))["epoch"] + 1
+        if epoch is not None:
             kept = f"{run.file(checkpoint)} from epoch {epoch} is kept: {resume}"
         elif run.file(CONFIG).is_file():
             kept = f"no epoch finished, so there is no checkpoint: {resume}"
@@ -88,23 +91,29 @@ def run_epochs(job: Job, run: Run, ranks: Ranks, device, seed: int, start: int, 
     """Run epochs `start`..`epochs - 1` (from 0), appending to `history`, which it returns. Ctrl-C and a diverging
     loss end the run with one message that names `checkpoint` (the last good one) and `hint` (what to change)."""
     writer = Events(run.path) if ranks.is_main else None
-    with run.guard(checkpoint, hint):
-        for epoch in range(start, epochs):
-            seed_epoch(seed, epoch)
-            stats = job.train(epoch)
-            ranks.mean_buffers_(job.model)
-            # Scored in fp32, like the test and evaluate, so that a threshold means the same everywhere.
-            val_loss, scores, labels = predict(job.model, job.val_batches, epoch + 1, ranks)
-            stats.update(epoch=epoch + 1, val_loss=val_loss, val_auc=auc(labels, scores),
-                         peak_mb=peak_memory_mb(device))
-            entry, note = job.end(epoch, stats, scores, labels)
-            history.append(entry)
-            if writer is not None:
-                job.log(writer, stats)
-            job.save(epoch, history)
-            tqdm.write(f"epoch {epoch + 1}/{epochs}: train loss {stats['train_loss']:.4f} auc "
-                       f"{stats['train_auc']:.4f} | val loss {val_loss:.4f} auc {stats['val_auc']:.4f} | lr "
-                       f"{stats['lr']:.5f}{note}")
+    try:
+        with run.guard(checkpoint, hint):
+            for epoch in range(start, epochs):
+                seed_epoch(seed, epoch)
+                stats = job.train(epoch)
+                ranks.mean_buffers_(job.model)
+                # Scored in fp32, like the test and evaluate, so that a threshold means the same everywhere.
+                val_loss, scores, labels = predict(job.model, job.val_batches, epoch + 1, ranks)
+                stats.update(epoch=epoch + 1, val_loss=val_loss, val_auc=auc(labels, scores),
+                             peak_mb=peak_memory_mb(device))
+                entry, note = job.end(epoch, stats, scores, labels)
+                history.append(entry)
+                if writer is not None:
+                    job.log(writer, stats)
+                job.save(epoch, history)
+                tqdm.write(f"epoch {epoch + 1}/{epochs}: train loss {stats['train_loss']:.4f} auc "
+                           f"{stats['train_auc']:.4f} | val loss {val_loss:.4f} auc {stats['val_auc']:.4f} | lr "
+                           f"{stats['lr']:.5f}{note}")
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(UserError):  # the error that stopped the run is the one to report
+                writer.close()
+        raise
     if writer is not None:
         writer.close()
     return history

@@ -104,7 +104,7 @@ def run(cfg: SampleConfig) -> list[Path]:
         try:
             genotype.save(path)
         except WriteFailed as e:
-            raise UserError(f"{e.problem}; {e.remedy}, or pass another folder to --out") from None
+            raise e.or_else("pass another folder to --out") from None
         print(f"{path}  normal skip_connect: {genotype.normal_skips}  params: {params:,}")
         paths.append(path)
         sizes.append(params)

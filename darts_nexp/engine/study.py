@@ -16,7 +16,7 @@ from ..data import Batches, ImageSet, TrainSplits, check_splits, train_splits
 from ..errors import UserError
 from ..loops import defect_scores
 from ..models import load_model, penultimate
-from ..runs import BEST, COMMANDS, CONFIG, a_run, load_checkpoint, past_first_epoch, read_config, run_kind
+from ..runs import BEST, COMMANDS, CONFIG, SPLITS, a_run, load_checkpoint, past_first_epoch, read_config, run_kind
 from .train import TrainConfig
 
 
@@ -76,7 +76,8 @@ def check_trained(run_dir: str | Path, command: str) -> Path:
     if kind != "train":
         what = f"holds {a_run(kind)}" if kind else "holds no darts-nexp run"
         raise UserError(f"{path} {what}; {command} takes the run directory of a {COMMANDS['train']} run")
-    missing = [name for name in (BEST, CONFIG) if not (path / name).is_file()]
+    # splits.json too: the tools read the run's own train / val / test images, which no other file records.
+    missing = [name for name in (BEST, CONFIG, SPLITS) if not (path / name).is_file()]
     if missing and past_first_epoch(path, "train"):
         raise UserError(f"{path} has lost {' and '.join(missing)} (deleted or moved?); restore it, or train a new "
                         f"run with {COMMANDS['train']}")

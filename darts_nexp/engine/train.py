@@ -17,6 +17,8 @@ import torch
 import yaml
 
 from .. import distributed
+from ..band import check_band_options, choose_band, describe_band, require_defects
+from ..calibration import calibration_of, describe_calibration, fit_calibration
 from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser, to_dict
 from ..data import Batches, DataConfig, train_splits
 from ..deploy import lut
@@ -108,6 +110,10 @@ class TrainConfig:
     """threshold of least cost: cost of a missed defect / cost of a rejected good part"""
     threshold_max_fpr: Optional[float] = None
     """threshold rejecting at most this share of good parts (neither option: Youden's J)"""
+    max_miss_rate: Optional[float] = None
+    """review band: pass at most this share of the validation defects (with --max-review; docs/metrics.md)"""
+    max_review: Optional[float] = None
+    """review band: send at most this share of the validation parts to a person (with --max-miss-rate)"""
     amp: bool = True
     """mixed precision (CUDA only)"""
     amp_dtype: Literal["bf16", "fp16"] = "bf16"
@@ -145,6 +151,7 @@ class TrainConfig:
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
         check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
+        check_band_options(self.max_miss_rate, self.max_review)
 
 
 def load_genotype(cfg: TrainConfig) -> Optional[Genotype]:
@@ -249,7 +256,7 @@ def run(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 
 class TrainJob:
     """One training epoch (lifecycle.Job): SGD or AdamW steps on the training split, validation, and the best
-    network so far (by validation AUC) kept with its validation scores and threshold."""
+    network so far (by validation AUC) kept with its validation scores, threshold, calibration and review band."""
 
     def __init__(self, cfg: TrainConfig, run: Run, model: torch.nn.Module, splits, ranks: distributed.Ranks,
                  device: torch.device, state: dict | None):
@@ -298,9 +305,13 @@ class TrainJob:
             threshold = {**choose_threshold(labels, scores, self.cfg.threshold_cost_ratio,
                                             self.cfg.threshold_max_fpr), "chosen_on": "validation"}
             val = {"scores": torch.from_numpy(scores), "labels": torch.from_numpy(labels)}
+            chosen = {"threshold": threshold, "calibration": fit_calibration(labels, scores)}
+            if self.cfg.max_miss_rate is not None:
+                chosen["review_band"] = choose_band(labels, scores, threshold["value"], self.cfg.max_miss_rate,
+                                                    self.cfg.max_review)
             self.run.save_checkpoint(BEST, "best", {**self.common, "state_dict": self.model.state_dict(),
                                                     "epoch": epoch, "val_auc": stats["val_auc"], "val": val,
-                                                    "threshold": threshold})
+                                                    **chosen})
         return {k: float(v) for k, v in stats.items()}, "  (best)" if improved else ""
 
     def log(self, writer, stats: dict) -> None:
@@ -327,11 +338,17 @@ def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: tor
     genotype = None if resume else load_genotype(cfg)
     splits = ranks.main_first(lambda: train_splits(cfg.data, cfg.seed))
     distributed.check_batches(ranks, len(splits.train), cfg.batch_size, "training")
+    if cfg.max_miss_rate is not None:
+        require_defects(splits.val.labels)
     model = None if resume else build_model(cfg, genotype)
     size = None if resume else size_of(cfg, model, cfg.data.image_size)
     run = open_run(cfg, "train", resume, ranks)
+    # Read before the run is marked running again, best.pt too (its end scores it): a damaged checkpoint leaves a
+    # finished run as it was.
+    state = load_checkpoint(run.file(LAST), ("last",)) if resume and run.file(LAST).is_file() else None
+    if resume and run.file(BEST).is_file():
+        load_checkpoint(run.file(BEST), ("best",))
     with keeping(run, LAST):
-        state = load_checkpoint(run.file(LAST), ("last",)) if resume and run.file(LAST).is_file() else None
         if resume:  # the architecture comes from the checkpoint, whatever the genotype file holds now
             model = load_model(state) if state is not None else build_model(cfg, load_genotype(cfg))
             size = size_of(cfg, model, cfg.data.image_size)
@@ -398,7 +415,8 @@ def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, secon
     info = {"test_source": splits.test_source, "checkpoint": str(run_dir.file(BEST)), "best_epoch": best["epoch"] + 1,
             "val_auc": best["val_auc"], "latency": latency}
     metrics, files = write_report(run_dir.path, splits.test.ids, splits.test.labels, scores_of(splits.test),
-                                  best["threshold"], info, title=f"test ROC ({len(splits.test)} images)")
+                                  best["threshold"], info, title=f"test ROC ({len(splits.test)} images)",
+                                  calibration=calibration_of(best), band=best.get("review_band"))
     if splits.unlabelled is not None:
         files.append(write_submission(run_dir.file(SUBMISSION), splits.unlabelled.ids, scores_of(splits.unlabelled)))
     run_dir.finish()
@@ -409,6 +427,10 @@ def _finish(cfg: TrainConfig, run_dir: Run, splits, device, history: list, secon
     print(f"  threshold {t['value']:.4f} ({t['method']} on the {t['chosen_on']} split): recall {metrics['recall']:.3f}"
           f", precision {metrics['precision']:.3f}, TPR at 1%/5% FPR {metrics['tpr_at_fpr_1pct']:.3f}/"
           f"{metrics['tpr_at_fpr_5pct']:.3f}")
+    print(f"  calibration: {describe_calibration(metrics['calibration'])}; test ECE "
+          f"{metrics['calibration']['ece_before']:.4f} -> {metrics['calibration']['ece_after']:.4f}")
+    if "review_band" in metrics:
+        print(f"  {describe_band(metrics['review_band'])}")
     print(f"  latency ({latency['backend']} on {latency['device']}, {latency['threads']} threads): "
           f"{latency['batch_1_ms_per_image']:.2f} ms per image at batch 1, {latency['batch_32_ms_per_image']:.2f} ms "
           f"at batch 32 ({latency['batch_32_images_per_s']:,.0f} images/s)")
