@@ -23,6 +23,7 @@ import contextlib
 import datetime
 import io
 import json
+import time
 from pathlib import Path
 from typing import IO
 
@@ -125,6 +126,7 @@ class Run:
 
     def __init__(self, path: Path, kind: str, writes: bool = True):
         self.path, self.kind, self.writes = Path(path), kind, writes
+        self._cpu = time.process_time()
 
     def __str__(self) -> str:
         return str(self.path)
@@ -174,6 +176,11 @@ class Run:
             return
         info = _read_json(self.file(RUN_JSON)) if self.file(RUN_JSON).is_file() else {"kind": self.kind}
         info.update(format=FORMAT, status=status, **({"finished": _now()} if status == "finished" else {}), **more)
+        # The CPU time of this process (all its threads) since the last record, added up over resumes: what the run
+        # cost, which neither a pause nor another program on the machine inflates, as they do its wall time.
+        now = time.process_time()
+        info["cpu_seconds"] = round(info.get("cpu_seconds", 0.0) + now - self._cpu, 1)
+        self._cpu = now
         write_atomic(self.file(RUN_JSON), json.dumps(info, indent=1) + "\n")
 
     def hold_searches(self, seeds: list[int]) -> None:
@@ -204,7 +211,9 @@ class Run:
             return self.file(name)
         data = io.BytesIO()
         torch.save({"format": FORMAT, "role": role, **state}, data)
-        return write_atomic(self.file(name), data.getvalue())
+        path = write_atomic(self.file(name), data.getvalue())
+        self._mark("running")  # the CPU time so far, which a run killed before its end would otherwise lose
+        return path
 
     @contextlib.contextmanager
     def guard(self, checkpoint: str, hint: str):

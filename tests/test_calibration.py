@@ -137,6 +137,7 @@ def test_evaluate_the_predictor_and_an_onnx_file_apply_the_same_calibration(trai
     predictor = darts_nexp.load(run)
     result = predictor.predict(files)
     expected = np.array([float(from_run[f.stem]["defect_probability"]) for f in files])
+    assert result.decisions == [from_run[f.stem]["decision"] for f in files]  # the band too, where there is one
     assert np.abs(result.probabilities - expected).max() <= 1e-6
     assert np.abs(darts_nexp.load(run / "model.onnx").predict(files).probabilities - expected).max() <= 1e-4
     # The file's own output, for a line that reads it without darts-nexp: the temperature is in the graph.

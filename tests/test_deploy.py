@@ -82,7 +82,7 @@ def test_the_python_predictor(trained):
     from_run, from_file = darts_nexp.load(run), darts_nexp.load(run / "model.onnx")
     result = from_run.predict(files)
     assert np.abs(result.scores - from_file.predict(files).scores).max() <= 1e-4
-    assert result.decisions == ["defect" if s >= result.threshold else "good" for s in result.scores]
+    assert result.decisions == ["reject" if s >= result.threshold else "pass" for s in result.scores]
     from PIL import Image
 
     gray = np.asarray(Image.open(files[0]).convert("L"))

@@ -68,6 +68,22 @@ def test_a_training_keeps_its_epochs_as_text_and_its_score_reads_without_the_che
     assert retrain_val_auc(run) == pytest.approx(best)
 
 
+def test_a_run_records_the_cpu_time_it_used_and_not_its_pauses(tmp_path):
+    import time
+
+    from darts_nexp.engine.select import core_seconds
+
+    run = Run.open(str(tmp_path / "run"), "evaluate")
+    time.sleep(0.5)  # a pause: wall time, no CPU time
+    busy = time.process_time() + 0.3
+    while time.process_time() < busy:
+        pass
+    run.finish()
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert 0.25 <= info["cpu_seconds"] < 0.45
+    assert core_seconds(tmp_path / "run") == info["cpu_seconds"]
+
+
 @pytest.mark.parametrize("command,args,into,message", [
     (train, train_args, "search", "holds a search run; darts-nexp train does not write into it"),
     (search, search_args, "train", "holds a train run; darts-nexp search does not write into it"),

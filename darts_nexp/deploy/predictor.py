@@ -4,7 +4,7 @@ file and returns a Predictor.
     import darts_nexp
     model = darts_nexp.load("runs/train-20261206-101500")          # or "model.onnx"
     result = model.predict(["part-001.bmp", "part-002.bmp"])
-    result.scores, result.decisions                                 # defect scores, "defect" / "good" at the threshold
+    result.scores, result.decisions                                 # defect scores; pass / review / reject
     result.probabilities                                            # calibrated P(defect)
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from ..band import decide
 from ..calibration import calibrated, calibration_of
 from ..data.cache import open_upright, prepare, to_gray8
 from ..data.config import DataConfig
@@ -32,7 +33,7 @@ from .scorer import Scorer
 class Prediction:
     scores: np.ndarray  # (N,) defect scores: the softmax of the logits, float64
     probabilities: np.ndarray  # (N,) the scores calibrated (Predictor.calibration), float64
-    decisions: list[str]  # "defect" where the score reaches the threshold, else "good"
+    decisions: list[str]  # "pass", "review" or "reject": by the review band, or "pass" / "reject" at the threshold
     threshold: float
 
 
@@ -98,7 +99,7 @@ class Predictor:
         scores = self.scores(self.prepare(images), batch_size)
         value = float(self.threshold["value"])
         return Prediction(scores, calibrated(scores, self.calibration["temperature"]),
-                          ["defect" if s >= value else "good" for s in scores], value)
+                          decide(scores, value, self.meta.get("review_band")).tolist(), value)
 
 
 def from_checkpoint(checkpoint: dict, source: Path, device: torch.device = torch.device("cpu"),

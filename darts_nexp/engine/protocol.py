@@ -298,7 +298,7 @@ def _random_search(cfg: ProtocolConfig, cells: list[Cell], progress: Progress) -
         path, = sampler.run(scfg)
         cell = Cell("random-search", path.stem, path, Genotype.load(path))
         _select(cfg, cell, progress)
-        # Runs are timed to the second: one of under a second still counts one, so that the loop ends.
+        # Each counts at least one core-second, so that the loop ends however cheap the runs.
         used += max(core_seconds(Path(cfg.out) / f"select-{cell.name}") or 0, 1)
         extra.append(cell)
     return extra
@@ -614,7 +614,9 @@ def costs(cfg: ProtocolConfig, cells: list[Cell]) -> dict[str, dict]:
             search = core_seconds(run_dir)
             if cell.kind == "searched-perturbation":
                 meta = cell.genotype.meta
-                derive = round(meta["derive_seconds"] * meta["derive_threads"], 1) if "derive_seconds" in meta else None
+                derive = meta.get("derive_cpu_seconds")
+                if derive is None and "derive_seconds" in meta:  # derived before CPU time was recorded
+                    derive = round(meta["derive_seconds"] * meta["derive_threads"], 1)
         spent[cell.name] = {"search_core_seconds": search, "derive_core_seconds": derive,
                             "select_core_seconds": core_seconds(out / f"select-{cell.name}")}
     return spent
@@ -750,7 +752,7 @@ def cost_of_arms(chosen: dict, best_random: Optional[Cell], cells: list[Cell], r
     def final(cell: Cell) -> float:
         return statistics.fmean(r["core_seconds"] or 0 for r in rows if r["cell"] == cell.name)
 
-    lines = ["", "Compute of each arm, in core-seconds (wall time x threads, one machine): its searches, "
+    lines = ["", "Compute of each arm, in core-seconds (the CPU time of the runs, one machine): its searches, "
                  "derivations and short trainings, and its chosen cell's final training (one seed).", "",
              "| arm | searches | derivations | short trainings | final training | total |", "|---|---|---|---|---|---|"]
     arms = [(*arm, final(chosen[arm[0]])) for arm in arm_costs(chosen, cells, spent)]

@@ -361,7 +361,7 @@ def derive_run(run_dir: Path, cfg, device: torch.device, progress: bool = True, 
                ) -> tuple[Genotype, Path]:
     """The perturbation genotype of the finished search in `run_dir`, run with `cfg` (its SearchConfig, whose
     Derivation settings apply), saved as genotype-perturbation.yaml and drawn into perturbation/."""
-    start = time.time()
+    start, start_cpu = time.time(), time.process_time()
     seed = cfg.seed if seed is None else seed
     state = load_checkpoint(run_dir / SEARCH_CHECKPOINT, ("search",))
     model = SearchNetwork(**state["model_args"]).to(device)
@@ -381,7 +381,8 @@ def derive_run(run_dir: Path, cfg, device: torch.device, progress: bool = True, 
     genotype.meta.update({k: v for k, v in argmax.items() if k not in ("max_skips",)})
     genotype.meta.update(derive="perturbation", derive_seed=seed, derive_images=len(chosen),
                          derive_tune_steps=cfg.derive_tune_steps, derive_seconds=round(time.time() - start, 1),
-                         derive_threads=torch.get_num_threads())
+                         derive_threads=torch.get_num_threads(),
+                         derive_cpu_seconds=round(time.process_time() - start_cpu, 1))
     path = genotype.save(run_dir / DERIVED)
     render_genotype(genotype, run_dir / PERTURBATION_DIR)  # makes the folder
     write_atomic(run_dir / PERTURBATION_DIR / DECISIONS, yaml.safe_dump(decisions, sort_keys=False))

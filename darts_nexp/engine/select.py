@@ -110,10 +110,12 @@ def ensure_trained(tcfg: TrainConfig, genotype: Genotype, what: str, say: Callab
 
 
 def core_seconds(path: Path) -> Optional[float]:
-    """The compute a run used, in core-seconds: its wall time from creation to finish (run.json; a resumed run's
-    pause counts) times the CPU threads it ran on. Every run of a comparison ran on one machine, so these add up
-    to comparable budgets."""
+    """The compute a run used, in core-seconds: the CPU time its processes spent on it (run.json's cpu_seconds).
+    Runs made before darts-nexp recorded it give their wall time from creation to finish times their threads,
+    which a pause or a busy machine inflates."""
     info = run_info(path)
+    if "cpu_seconds" in info and info.get("status") == "finished":
+        return info["cpu_seconds"]
     if "created" not in info or "finished" not in info:
         return None
     wall = (datetime.datetime.fromisoformat(info["finished"]) - datetime.datetime.fromisoformat(info["created"]))
