@@ -170,7 +170,7 @@ def reliability_png(labels: np.ndarray, probabilities: dict[str, np.ndarray], bi
         ax.scatter(mean_p, share, s=12 + 200 * count[used] / count.sum(), color=f"C{n}", zorder=3)
     ax.set(xlabel="predicted P(defect), bin mean", ylabel="share of defects in the bin", xlim=(0, 1), ylim=(0, 1),
            title=f"reliability ({bins} bins)")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)  # under- and over-confident networks leave opposite corners free
     fig.tight_layout()
     return _png(fig, dpi=90)
 

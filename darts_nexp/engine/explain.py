@@ -92,7 +92,7 @@ def grid(run: TrainedRun, cfg: ExplainConfig, path) -> None:
     plot_saliency(rows, path, f"Grad-CAM of the defect score at {layer} ({run.checkpoint['model']['name']})")
 
 
-def localisation(run: TrainedRun, cfg: ExplainConfig) -> dict | None:
+def localisation(run: TrainedRun, batch_size: int, progress: bool = True) -> dict | None:
     """Scores of the Grad-CAM maps of every held-out defect image with a box: the test split's when it has boxes,
     else the validation split's (real Nexperia boxes cover only training images)."""
     for split in (run.splits.test, run.splits.val):
@@ -102,7 +102,7 @@ def localisation(run: TrainedRun, cfg: ExplainConfig) -> dict | None:
     else:
         return None
     images = split.subset(np.flatnonzero(has_box), split.name)
-    maps, layer = gradcam(run, images, cfg.batch_size, cfg.progress)
+    maps, layer = gradcam(run, images, batch_size, progress)
     result = score_maps(maps, images.boxes)
     for row, image_id in zip(result["per_image"], images.ids):
         row["id"] = image_id
@@ -130,7 +130,7 @@ def run(cfg: ExplainConfig) -> dict:
     out = output_dir(cfg, trained, EXPLAIN_DIR, (GRADCAM, LOCALISATION, TSNE), COMMANDS["explain"])
     grid(trained, cfg, out / GRADCAM)
     files = {"gradcam": out / GRADCAM}
-    scores = localisation(trained, cfg)
+    scores = localisation(trained, cfg.batch_size, cfg.progress)
     if scores is None:
         print("no held-out defect image has a box (defect_area.csv): localisation.json is not written")
     else:

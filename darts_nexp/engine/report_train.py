@@ -10,13 +10,14 @@ import torch
 from .. import page
 from ..band import PASS, REJECT, REVIEW
 from ..calibration import BINS, ece
+from ..errors import UserError
 from ..final.complexity import multiply_adds, param_count
 from ..metrics import auc, auc_interval, confusion_metrics, tpr_at_fpr
 from ..models import load_model
 from ..plots import epochs_png, reliability_png, saliency_png, scores_png
 from ..runs import (BEST, COMMANDS, EXPLAIN_DIR, GENOTYPE, GRADCAM, LAST, LOCALISATION, METRICS, TRAIN_HISTORY, TSNE,
                     load_checkpoint, read_config)
-from .explain import panels
+from .explain import localisation, panels
 from .report_parts import Missing, Scores, epochs_of, genotype_cells, part, read_json, read_scores
 from .study import open_trained
 
@@ -209,12 +210,18 @@ def _explained(folder: Path) -> list[str]:
     return []
 
 
-def localisation_part(folder: Path) -> list[str]:
+def localisation_part(folder: Path, device: torch.device) -> list[str]:
+    """explain's localisation.json, or the same scores computed here when the run's network and data can be had."""
     path = folder / EXPLAIN_DIR / LOCALISATION
-    if not path.is_file():
-        raise Missing(f"no {EXPLAIN_DIR}/{LOCALISATION}: make it with {COMMANDS['explain']} {folder} (it needs "
-                      f"defect boxes, defect_area.csv)")
-    scores = read_json(path, "localisation scores")
+    if path.is_file():
+        scores = read_json(path, "localisation scores")
+    else:
+        try:
+            scores = localisation(open_trained(folder, "darts-nexp report", device), GRADCAM_BATCH, progress=False)
+        except UserError as e:
+            raise Missing(f"no localisation scores: {e}") from None
+        if scores is None:
+            raise Missing("no held-out defect image has a box (defect_area.csv), so there is nothing to localise")
 
     def scored(key: str) -> list:
         """The two scores of a map; n/a where every Grad-CAM map was empty."""
@@ -240,7 +247,7 @@ def train_parts(folder: Path, per_row: int, device: torch.device) -> list[str]:
     parts.append(part("Learning curves", curves_part, folder))
     parts += score_parts(folder)
     parts.append(part("Grad-CAM gallery", gallery_part, folder, per_row, device))
-    parts.append(part("Localisation of the defects", localisation_part, folder))
+    parts.append(part("Localisation of the defects", localisation_part, folder, device))
     tsne = folder / EXPLAIN_DIR / TSNE
     if tsne.is_file():
         parts.append(page.heading(3, "t-SNE of the features") + page.image(tsne.read_bytes(), "t-SNE"))
