@@ -3,6 +3,7 @@ killed run resumed, and bad input refused before any run starts."""
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,14 @@ def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, ca
     assert protocol_main(tiny_config(tmp_path, *seeds)) == rows
     assert json.loads((out / "rows.json").read_text()) == rows
     assert "finished earlier" in capsys.readouterr().out
+    # A kept record of the folder, its checkpoints, splits and events left out (docs/search.md), reads the same.
+    record = shutil.copytree(out, tmp_path / "record", ignore=shutil.ignore_patterns(
+        "checkpoint.pt", "last.pt", "splits.json", "events.out.*"))
+    for select in record.glob("select-*"):
+        (select / "best.pt").unlink()
+    kept = protocol_main(tiny_config(tmp_path, *seeds, "--out", str(record)))
+    assert [(r["cell"], r["test_auc"], r["select_val_auc"]) for r in kept] == \
+        [(r["cell"], r["test_auc"], r["select_val_auc"]) for r in rows]
 
     # A run killed before its end is resumed, and only that one.
     run_json = out / "train-random-001-seed0" / "run.json"

@@ -31,7 +31,7 @@ from ..data import DataConfig
 from ..errors import UserError
 from ..final import param_count
 from ..io import write_atomic
-from ..runs import CONFIG, GENOTYPE, METRICS, claim, release, saved_config, search_history
+from ..runs import CONFIG, GENOTYPE, METRICS, claim, read_config, release, search_history
 from ..deploy import lut
 from ..deploy.latency import machine, median_seconds
 from ..deploy.scorer import Scorer
@@ -314,7 +314,7 @@ def _row(cell: Cell, seed: int, run_dir: Path) -> dict:
         raise UserError(f"{run_dir / METRICS} is missing, so the run has no test AUC (a test split without labels?); "
                         f"see docs/training.md")
     metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
-    trained = config.from_dict(TrainConfig, saved_config(run_dir, "train"), str(run_dir / CONFIG))
+    trained = config.from_dict(TrainConfig, read_config(run_dir), str(run_dir / CONFIG))
     with torch.device("meta"):  # shapes only: counting parameters needs no memory and no initialisation
         params = param_count(train_engine.build_model(trained, cell.genotype))
     return {"kind": cell.kind, "cell": cell.name, "genotype": str(cell.path), "search_seed": cell.search_seed,
@@ -439,7 +439,7 @@ def cell_latencies(cells: list[Cell], rows: list[dict], device: torch.device, ro
     scorers, shapes = {}, {}
     for cell in cells:
         run_dir = Path(next(r["run_dir"] for r in rows if r["cell"] == cell.name))
-        trained = config.from_dict(TrainConfig, saved_config(run_dir, "train"), str(run_dir / CONFIG))
+        trained = config.from_dict(TrainConfig, read_config(run_dir), str(run_dir / CONFIG))
         scorers[cell.name] = Scorer(train_engine.build_model(trained, cell.genotype)).to(device)
         shapes[cell.name] = (1, trained.data.channels, *trained.data.image_size)
     times = {name: [] for name in scorers}

@@ -40,7 +40,7 @@ from ..final import param_count
 from ..io import load_user_yaml, read_user_text, write_atomic
 from ..render import render_genotype
 from ..runs import (BEST, COMMANDS, CONFIG, GENOTYPE, TRAIN_HISTORY, Run, load_checkpoint, run_info, run_kind,
-                    saved_config, search_history)
+                    read_config, search_history)
 from ..space import Genotype
 from . import search as search_engine
 from . import train as train_engine
@@ -80,7 +80,7 @@ def run_state(path: Path, kind: str, wanted, new_out: str = "pass a new --out") 
     if found != kind:
         raise UserError(f"{path} holds a {found} run where a {kind} run belongs; move it away or {new_out}")
     if (path / CONFIG).is_file():
-        changed = changes(saved_config(path, kind), wanted)
+        changed = changes(read_config(path), wanted)
         if changed:
             changed = "; ".join(f"{kind}.{c}" for c in changed)
             raise UserError(f"{path} was run with other settings: {changed}. Runs compared with each other are made "
@@ -119,7 +119,7 @@ def core_seconds(path: Path) -> Optional[float]:
     if "created" not in info or "finished" not in info:
         return None
     wall = (datetime.datetime.fromisoformat(info["finished"]) - datetime.datetime.fromisoformat(info["created"]))
-    threads = saved_config(path, run_kind(path)).get("threads") or len(os.sched_getaffinity(0))
+    threads = read_config(path).get("threads") or len(os.sched_getaffinity(0))
     return round(wall.total_seconds() * threads, 1)
 
 
