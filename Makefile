@@ -15,12 +15,13 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 # $(call debian,COMMAND,PACKAGE,WHAT FOR,WHAT HAPPENS WITHOUT IT): Debian's PACKAGE when COMMAND is missing and we
-# are root (no commas inside the arguments).
+# are root (no commas inside the arguments). A failed install is a note, not a failed make: both are optional.
 define debian
 	@if ! command -v $(1) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "installing $(2) ($(3))"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; } \
+				|| echo "note: $(2) could not be installed; $(4)"; \
 		else \
 			echo "note: $(1) not found; $(4) (install with: sudo apt-get install $(2))"; \
 		fi; \
