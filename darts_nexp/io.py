@@ -171,6 +171,9 @@ def lock_folder(folder: Path, wait: bool = True):
     except BlockingIOError:
         lock.close()
         return None
+    except OSError as e:  # a file system without locks (some network ones)
+        lock.close()
+        raise WriteFailed(path, e) from None
     try:
         lock.truncate(0)
         lock.write(str(os.getpid()))

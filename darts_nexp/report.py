@@ -67,7 +67,6 @@ def write_report(out_dir: Path, ids: list[str], labels: np.ndarray, scores: np.n
         return None, []
     labels, scores, ids = labels[known], scores[known], [i for i, k in zip(ids, known) if k]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     metrics = labelled_metrics(labels, scores, threshold)
     decisions = decide(scores, threshold["value"], band)
     columns = {"id": ids, "label": labels.tolist(), "defect_score": [f"{s:.6f}" for s in scores]}

@@ -32,7 +32,7 @@ import yaml
 
 from .config import dump_yaml, read_yaml
 from .errors import Diverged, Interrupted, UserError
-from .io import load_user_yaml, lock_folder, lock_holder, read_user_text, write_atomic
+from .io import WriteFailed, load_user_yaml, lock_folder, lock_holder, read_user_text, write_atomic
 
 FORMAT = 2
 KINDS = ("search", "train", "evaluate", "ensemble")
@@ -259,11 +259,12 @@ def release(path: Path) -> None:
         lock.close()
 
 
-def search_history(run_dir: Path) -> list[dict]:
-    """The epochs of a search's genotype_history.yaml, or one message naming the file when it is lost or damaged."""
-    path = Path(run_dir) / HISTORY
-    hint = "restore it, or move the search away so that it runs again"
-    history = load_user_yaml(read_user_text(path, "search history", hint), path, hint)
+def run_history(run_dir: Path, kind: str) -> list[dict]:
+    """The epochs of a finished run's history (a search's genotype_history.yaml, a training's history.yaml), or one
+    message naming the file when it is lost or damaged."""
+    path = Path(run_dir) / (HISTORY if kind == "search" else TRAIN_HISTORY)
+    hint = f"restore it, or move the {kind} run away so that it runs again"
+    history = load_user_yaml(read_user_text(path, f"{kind} history", hint), path, hint)
     if not isinstance(history, list) or not history or not all(isinstance(e, dict) for e in history):
         raise UserError(f"{path} is damaged (not a list of epochs); {hint}")
     return history

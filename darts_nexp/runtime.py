@@ -126,9 +126,9 @@ class Events:
         from torch.utils.tensorboard import SummaryWriter
 
         self.files = Path(run_dir) / "events.out.tfevents.*"
-        self._thread_hook, threading.excepthook = threading.excepthook, self._quiet_writer_thread  # until close()
         with self._writing():
             self._writer = SummaryWriter(log_dir=str(run_dir))
+        self._thread_hook, threading.excepthook = threading.excepthook, self._quiet_writer_thread  # until close()
 
     def _quiet_writer_thread(self, args) -> None:
         """TensorBoard's writer thread keeps the exception it dies of and raises it again at the writer's next call,

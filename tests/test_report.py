@@ -93,6 +93,13 @@ def test_runs_side_by_side_say_when_their_test_images_differ(runs, tmp_path):
     assert "were scored on the same 60 test images" in same
 
 
+def test_a_predictions_csv_that_is_not_text_costs_its_parts_not_the_page(runs, tmp_path):
+    run = shutil.copytree(runs / "train", tmp_path / "train")
+    (run / "predictions.csv").write_bytes(b"id,label,defect_score\n\xff\xfe,1,0.5\n")
+    html = report([str(run)]).read_text()
+    assert any("is not UTF-8 text" in n for n in notes(html)) and "Learning curves" in headings(html)
+
+
 def damage(run: Path, how: str) -> None:
     if how == "unfinished":
         info = json.loads((run / "run.json").read_text())

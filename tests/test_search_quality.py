@@ -259,6 +259,8 @@ def test_the_goal_counts_the_sampling_error_of_the_mean_random_cell():
     assert "not met" in line and "does not beat the mean random cell" in line and "loses to random search" in line
     sure = sq.goal_line({"retrain, argmax": chosen}, random[1], auc, mean_random, 0.001)
     assert "does not beat" not in sure and "beats the mean random cell" in sure
+    # One random cell has no spread between cells: the paired error stands alone.
+    assert sq.beyond((0.01, 0.002, 2), math.nan) == (0.01, 0.002, 2)
 
 
 def test_a_latency_aware_arm_is_searched_timed_and_judged(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ from ..io import WriteFailed
 from ..runs import COMMANDS, run_info
 from .study import check_trained, open_trained
 
-TOLERANCE = 1e-4  # largest difference of P(defect) between the file and PyTorch
+TOLERANCE = 1e-4  # largest difference of the defect score between the file and PyTorch
 
 
 @dataclass
@@ -87,7 +87,7 @@ def run(cfg: ExportConfig) -> Path:
                         f"faithfully to {cfg.format}: try the other --format")
     threshold = meta["threshold"]
     print(f"exported {trained.checkpoint['model']['name']} to {out} ({cfg.format}, {out.stat().st_size / 1e3:,.0f} kB)")
-    print(f"  checked on {len(pixels)} validation images: largest difference of P(defect) from PyTorch "
+    print(f"  checked on {len(pixels)} validation images: largest difference of the defect score from PyTorch "
           f"{difference:.2g} (at most {TOLERANCE:g})")
     print(f"  input: pixels (batch, {val.images.shape[1]}, {val.images.shape[2]}, {val.images.shape[3]}), 0..255; "
           f"threshold {threshold['value']:.4f} ({threshold['method']})")

@@ -31,7 +31,7 @@ from ..data import DataConfig
 from ..errors import UserError
 from ..final import param_count
 from ..io import write_atomic
-from ..runs import CONFIG, GENOTYPE, METRICS, claim, read_config, release, search_history
+from ..runs import CONFIG, GENOTYPE, METRICS, claim, read_config, release, run_history
 from ..deploy import lut
 from ..deploy.latency import machine, median_seconds
 from ..deploy.scorer import Scorer
@@ -249,7 +249,7 @@ def _search(cfg: ProtocolConfig, seed: int, weight: float, table: Optional[Path]
         progress(f"search {name}" + (f": resuming the unfinished run in {run_dir}" if state == "unfinished"
                                           else ""))
         search_engine.run(scfg, resume=state == "unfinished")
-    supernet = _finite_or_none(search_history(run_dir)[-1].get("val_auc"))
+    supernet = _finite_or_none(run_history(run_dir, "search")[-1].get("val_auc"))
     if weight:
         return [Cell("latency-aware", name, export, Genotype.load(export), seed, supernet)]
     cells = [Cell("searched", name, export, Genotype.load(export), seed, supernet)] if "argmax" in cfg.derive else []
@@ -337,6 +337,8 @@ def run(cfg: ProtocolConfig) -> list[dict]:
                         f"the published genotype file")
     out = Path(cfg.out)
     claim(out)  # for the whole protocol: a second one into --out would train the same runs over the first's
+    # The settings first, so that a folder still at work says what it is (darts-nexp report reads it).
+    write_atomic(out / "protocol.yaml", yaml.safe_dump({"protocol": config.to_dict(cfg)}, sort_keys=False))
     searches = len(cfg.search_seeds) * len(cfg.latency_weights)
     plain_searches = len(cfg.search_seeds) * (0.0 in cfg.latency_weights)
     candidates_count = plain_searches * len(cfg.derive) + cfg.n_random
@@ -378,7 +380,6 @@ def run(cfg: ProtocolConfig) -> list[dict]:
         cell = next(c for c in trained if c.name == row["cell"])
         row["predicted_latency_ms"] = round(lut.predict(table, cell.genotype), 4) if table else None
     plot_pareto(cell_points(rows), out / "pareto.png", f"test AUC against measured latency (batch 1, {device.type})")
-    write_atomic(out / "protocol.yaml", yaml.safe_dump({"protocol": config.to_dict(cfg)}, sort_keys=False))
     write_atomic(out / "rows.json", json.dumps(rows, indent=1) + "\n")
     write_atomic(out / "rows.csv", _csv(rows))
     spent = costs(cfg, cells)
@@ -500,8 +501,8 @@ def summarise(rows: list[dict], train_seeds: int, device: str = "cpu") -> str:
     groups = {}
     for kind in KINDS:
         members = [c for c in cells.values() if c["kind"] == kind]
-        if kind == "latency-aware" and not members:
-            continue  # a group only when latency-aware searches ran
+        if kind in ("latency-aware", "random-search") and not members:
+            continue  # a group only when latency-aware searches ran, or random search chose a cell of its own
         aucs = [c["auc"] for c in members if math.isfinite(c["auc"])]
         groups[kind] = aucs
         if not aucs:
@@ -774,9 +775,10 @@ def cost_of_arms(chosen: dict, best_random: Optional[Cell], cells: list[Cell], r
 
 def beyond(d: tuple[float, float, int], cell_se: float) -> tuple[float, float, int]:
     """A paired difference from the mean random cell with the sampling error of that mean (`cell_se`) added to its
-    standard error: the seeds pair the training noise, but every seed trains the same few random cells."""
+    standard error: the seeds pair the training noise, but every seed trains the same few random cells. With one
+    random cell there is no spread to measure (`cell_se` NaN), and the paired error stands alone."""
     mean, se, n = d
-    return mean, math.hypot(se, cell_se), n
+    return mean, math.hypot(se, cell_se) if math.isfinite(cell_se) else se, n
 
 
 def goal_line(chosen: dict, best_random: Optional[Cell], auc: dict, mean_random: dict, cell_se: float) -> str:

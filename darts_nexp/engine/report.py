@@ -31,7 +31,7 @@ from .report_search import search_parts
 from .report_train import latency_ms, model_size, read_metrics, score_parts, train_parts
 
 REPORT = "report.html"
-PROTOCOL_FILES = ("summary.md", "rows.csv")
+PROTOCOL_FILES = ("summary.md", "rows.csv", "protocol.yaml")
 
 
 @dataclass
@@ -54,7 +54,7 @@ class ReportConfig:
             raise UserError(f"--gallery must be 0 or more (got {self.gallery})")
 
 
-def kind_of(folder: Path) -> tuple[str | None, list[str]]:
+def folder_kind(folder: Path) -> tuple[str | None, list[str]]:
     """(what the folder holds: a kind of run, "protocol" or None; lines on what is wrong with it)."""
     if any((folder / name).is_file() for name in PROTOCOL_FILES) and not (folder / RUN_JSON).is_file():
         return "protocol", []
@@ -75,7 +75,7 @@ def kind_of(folder: Path) -> tuple[str | None, list[str]]:
 def status_line(folder: Path, kind: str) -> str:
     info = info_of(folder)
     if not info and (folder / RUN_JSON).is_file():
-        return ""  # a damaged run.json, which kind_of has named
+        return ""  # a damaged run.json, which folder_kind has named
     if info.get("status") == "finished":
         return page.para(f"{a_run(kind).capitalize()}, finished {info.get('finished', '')}.", "meta")
     if info.get("status") == "running":
@@ -85,7 +85,7 @@ def status_line(folder: Path, kind: str) -> str:
 
 
 def folder_section(folder: Path, name: str, anchor: str, gallery: int, device: torch.device) -> str:
-    kind, problems = kind_of(folder)
+    kind, problems = folder_kind(folder)
     what = "no run" if kind is None else "a protocol" if kind == "protocol" else a_run(kind)
     lines = [page.heading(2, f"{name}: {what}", anchor), page.para(str(folder.resolve()), "meta")]
     lines += [page.missing(p) for p in problems]

@@ -74,7 +74,10 @@ def read_csv(path: Path, what: str) -> list[dict]:
     """The rows of a CSV file with a header, as mappings of text."""
     if not path.is_file():
         raise Missing(f"no {path.name}, so no {what}")
-    return list(csv.DictReader(read_user_text(path, "CSV file", "restore it").splitlines()))
+    try:  # a damaged file costs its part of the page, not the page
+        return list(csv.DictReader(read_user_text(path, "CSV file", "restore it").splitlines()))
+    except (UserError, csv.Error) as e:
+        raise Missing(f"{e}, so no {what}") from None
 
 
 def epochs_of(path: Path, what: str) -> list[dict]:

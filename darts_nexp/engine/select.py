@@ -37,10 +37,10 @@ import torch
 from .. import config, distributed
 from ..errors import UserError
 from ..final import param_count
-from ..io import load_user_yaml, read_user_text, write_atomic
+from ..io import write_atomic
 from ..render import render_genotype
 from ..runs import (BEST, COMMANDS, CONFIG, GENOTYPE, TRAIN_HISTORY, Run, load_checkpoint, run_info, run_kind,
-                    read_config, search_history)
+                    read_config, run_history)
 from ..space import Genotype
 from . import search as search_engine
 from . import train as train_engine
@@ -125,11 +125,10 @@ def core_seconds(path: Path) -> Optional[float]:
 
 def retrain_val_auc(run_dir: Path) -> Optional[float]:
     """The best validation AUC of a finished training run, None when undefined: the best epoch of its history.yaml,
-    which is best.pt's epoch (runs of darts-nexp 0.3 and before have only best.pt)."""
-    path = Path(run_dir) / TRAIN_HISTORY
-    if path.is_file():
-        epochs = load_user_yaml(read_user_text(path, "training history", "restore it"), path, "restore it") or []
-        aucs = [e["val_auc"] for e in epochs if isinstance(e, dict) and math.isfinite(e.get("val_auc", math.nan))]
+    which is best.pt's epoch (runs of darts-nexp 0.2 and before have only best.pt)."""
+    if (Path(run_dir) / TRAIN_HISTORY).is_file():
+        aucs = [e["val_auc"] for e in run_history(run_dir, "train")
+                if isinstance(e.get("val_auc"), (int, float)) and math.isfinite(e["val_auc"])]
         return max(aucs) if aucs else None
     value = load_checkpoint(run_dir / BEST, ("best",))["val_auc"]
     return value if math.isfinite(value) else None
@@ -223,7 +222,7 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
         own = Path(child.out) / (DERIVED if cfg.derive == "perturbation" else GENOTYPE)
         if not Path(child.genotype_out).is_file():  # deleted: the run keeps its own copy
             Genotype.load(own).save(child.genotype_out)
-        supernet = search_history(child.out)[-1].get("val_auc")
+        supernet = run_history(child.out, "search")[-1].get("val_auc")
         candidates.append(Candidate(seed, cfg.derive, Path(child.genotype_out),
                                     supernet if supernet is not None and math.isfinite(supernet) else None,
                                     search_core_seconds=core_seconds(Path(child.out))))
