@@ -16,9 +16,9 @@ import numpy as np
 
 from .. import page
 from ..errors import UserError
-from ..io import load_user_yaml, read_user_text
+from ..io import read_user_text
 from ..render import render_genotype
-from ..runs import PREDICTIONS, run_info
+from ..runs import HISTORY, PREDICTIONS, TRAIN_HISTORY, run_history, run_info
 from ..space import Genotype
 
 # What a damaged file raises once read: a wrong type, a missing key, a number that is text, weights of the wrong
@@ -64,12 +64,6 @@ def read_json(path: Path, what: str) -> dict:
     return value
 
 
-def read_yaml(path: Path, what: str):
-    if not path.is_file():
-        raise Missing(f"no {path.name}, so no {what}")
-    return load_user_yaml(read_user_text(path, "YAML file", "restore it"), path, f"so no {what}")
-
-
 def read_csv(path: Path, what: str) -> list[dict]:
     """The rows of a CSV file with a header, as mappings of text."""
     if not path.is_file():
@@ -80,12 +74,15 @@ def read_csv(path: Path, what: str) -> list[dict]:
         raise Missing(f"{e}, so no {what}") from None
 
 
-def epochs_of(path: Path, what: str) -> list[dict]:
-    """The per-epoch records of a history file (a YAML list of mappings)."""
-    epochs = read_yaml(path, what)
-    if not isinstance(epochs, list) or not epochs or not all(isinstance(e, dict) for e in epochs):
-        raise Missing(f"{path} holds no epochs (empty or damaged), so no {what}")
-    return epochs
+def epochs_of(folder: Path, kind: str, what: str) -> list[dict]:
+    """The epochs of a run's history (runs.run_history), or Missing naming `what` they would have shown."""
+    name = HISTORY if kind == "search" else TRAIN_HISTORY
+    if not (folder / name).is_file():
+        raise Missing(f"no {name}, so no {what}")
+    try:
+        return run_history(folder, kind)
+    except UserError as e:
+        raise Missing(f"{e}; so no {what}") from None
 
 
 @dataclass

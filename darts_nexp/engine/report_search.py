@@ -23,7 +23,7 @@ CELLS = ("normal", "reduce")
 
 
 def curves_part(folder: Path) -> list[str]:
-    epochs = epochs_of(folder / HISTORY, "curves")
+    epochs = epochs_of(folder, "search", "curves")
     return [page.para("The supernet is scored on the architecture half of the training images after each epoch "
                       "(docs/search.md); an edge changes when its operation or its input does.", "help"),
             page.image(epochs_png(epochs, [
@@ -75,7 +75,7 @@ def alphas_part(folder: Path) -> list[str]:
 def cells_part(folder: Path) -> list[str]:
     if (folder / GENOTYPE).is_file():
         return genotype_cells(folder / GENOTYPE)
-    epochs = epochs_of(folder / HISTORY, "cells (the search has not finished an epoch)")
+    epochs = epochs_of(folder, "search", "cells (the search has not finished an epoch)")
     note = page.missing(f"no {GENOTYPE}: the search has not finished; these are the cells of its last finished "
                         f"epoch, {epochs[-1].get('epoch')}")
     return [note, *cells(Genotype.from_dict(epochs[-1]["genotype"], f"{folder / HISTORY}, last epoch"))]

@@ -73,7 +73,7 @@ def curves_part(folder: Path) -> list[str]:
     if not (folder / TRAIN_HISTORY).is_file():
         raise Missing(f"no {TRAIN_HISTORY}, so no learning curves: no epoch has finished, or the run is of darts-nexp "
                       f"0.2 or before (its TensorBoard events have the same curves: tensorboard --logdir {folder})")
-    epochs = epochs_of(folder / TRAIN_HISTORY, "learning curves")
+    epochs = epochs_of(folder, "train", "learning curves")
     return [page.image(epochs_png(epochs, [("loss", [("train_loss", "train"), ("val_loss", "validation")]),
                                            ("ROC AUC", [("train_auc", "train"), ("val_auc", "validation")])]),
                        "learning curves")]
