@@ -1,10 +1,15 @@
-"""Time and peak memory of one search step: weight step only, first order (architecture + weight), second order.
+"""Time and peak memory of one search step: weight step only, first order (architecture + weight), second order
+with the paper's finite-difference Hessian-vector product, and second order with the exact one (--hvp exact); then
+how far the first order's and the difference's architecture gradients are from the exact one, on one pair of
+batches. With --profile, where the time of each mode goes instead: its multiply-adds (torch.utils.flop_counter),
+the FLOP/s achieved against --peak-gflops, and the operators with the most self CPU time (torch.profiler).
 
 Setup of docs/benchmarks.md: search network C=8, 5 layers, 2 classes, batch 16, 3x64x64 random input, CIFAR stem,
-2 threads. Times: the three modes interleaved step by step in one process, so that a change in machine load hits
+2 threads. Times: the four modes interleaved step by step in one process, so that a change in machine load hits
 them alike; median over --steps. Peak memory: each mode alone in a fresh subprocess (VmHWM from /proc/self/status).
 
     python benchmarks/search_step.py [--steps 5] [--warmup 1] [--device cpu] [--channels-last]
+    python benchmarks/search_step.py --profile [--peak-gflops 166]
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import torch
 
 from darts_nexp.runtime import peak_memory_mb
 
-MODES = ("weight", "first", "second")
+MODES = ("weight", "first", "second", "second-exact")
 
 
 def setup(device: str, threads: int, channels_last: bool):
@@ -34,7 +39,8 @@ def setup(device: str, threads: int, channels_last: bool):
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=layout)
     weight_opt = torch.optim.SGD(model.weights(), lr=0.025, momentum=0.9, weight_decay=3e-4)
-    architects = {"first": Architect(model, "first"), "second": Architect(model, "second")}
+    architects = {"first": Architect(model, "first"), "second": Architect(model, "second"),
+                  "second-exact": Architect(model, "second", hvp="exact")}
 
     def batch():
         x = torch.randn(16, 3, 64, 64, device=dev).contiguous(memory_format=layout)
@@ -52,7 +58,46 @@ def setup(device: str, threads: int, channels_last: bool):
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
+    step.parts = model, weight_opt, architects, batch
     return step
+
+
+def accuracy(step) -> dict[str, float]:
+    """Relative error and cosine of the first order's and the difference's alpha gradient against the exact
+    product's, which tests/test_bilevel.py holds equal to a double backward through the virtual step."""
+    import torch.nn.functional as F
+
+    model, opt, architects, batch = step.parts
+    train, val = batch(), batch()
+    grads = {mode: torch.cat([t.flatten() for t in architect.gradient(train, val, 0.025, opt)[1]])
+             for mode, architect in architects.items()}
+    ref = grads.pop("second-exact")
+    return {mode: (((g - ref).norm() / ref.norm()).item(), F.cosine_similarity(g, ref, dim=0).item())
+            for mode, g in grads.items()}
+
+
+def profile(step, peak_gflops: float | None, top: int = 8) -> None:
+    """Per mode: FLOPs of one step, the FLOP/s it achieved, and its costliest operators by self CPU time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for mode in MODES:
+        step(mode)  # warm-up
+        with FlopCounterMode(display=False) as counter:
+            step(mode)
+        flops = counter.get_total_flops()
+        seconds = step(mode)
+        achieved = flops / seconds / 1e9
+        share = f", {100 * achieved / peak_gflops:.1f}% of the {peak_gflops:g} GFLOP/s peak" if peak_gflops else ""
+        print(f"\n{mode}: {flops / 1e9:.1f} GFLOP in {seconds:.2f} s = {achieved:.1f} GFLOP/s{share}")
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            step(mode)
+        events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        total = sum(e.self_cpu_time_total for e in events)
+        for e in events[:top]:
+            share = 100 * e.self_cpu_time_total / total
+            print(f"  {e.key:<44} {e.self_cpu_time_total / 1e6:6.2f} s self ({share:4.1f}%), {e.count} calls")
 
 
 def peak_memory(mode: str, args) -> dict:
@@ -72,12 +117,17 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="FLOPs and an operator profile of each mode instead")
+    parser.add_argument("--peak-gflops", type=float, help="the machine's float32 peak, for the share achieved")
     parser.add_argument("--memory-of", choices=MODES, help="(internal) report the peak memory of one mode")
     args = parser.parse_args()
     if args.memory_of:
         print(json.dumps(peak_memory(args.memory_of, args)))
         return
     step = setup(args.device, args.threads, args.channels_last)
+    if args.profile:
+        profile(step, args.peak_gflops)
+        return
     times = {mode: [] for mode in MODES}
     for i in range(args.warmup + args.steps):
         for mode in MODES:
@@ -89,10 +139,14 @@ def main() -> None:
         mem = json.loads(subprocess.run([sys.executable, __file__, *flags, "--memory-of", mode], check=True,
                                         capture_output=True, text=True).stdout)
         cuda = f", peak CUDA {mem['peak_cuda_mb']:.0f} MB" if "peak_cuda_mb" in mem else ""
-        print(f"{mode:>6}: median {statistics.median(times[mode]):.3f} s/step "
+        print(f"{mode:>12}: median {statistics.median(times[mode]):.3f} s/step "
               f"(all: {' '.join(f'{t:.2f}' for t in times[mode])}), peak RSS {mem['peak_rss_mb']:.0f} MB{cuda}")
-    ratio = statistics.median(times["second"]) / statistics.median(times["weight"])
-    print(f"second-order step / weight step: {ratio:.2f}x")
+    for mode in ("second", "second-exact"):
+        ratio = statistics.median(times[mode]) / statistics.median(times["weight"])
+        print(f"{mode} step / weight step: {ratio:.2f}x")
+    for mode, (error, cosine) in accuracy(step).items():
+        print(f"{mode:>12} alpha gradient against the exact product's: relative error {error:.3g}, "
+              f"cosine {cosine:.4f}")
 
 
 if __name__ == "__main__":

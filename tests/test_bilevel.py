@@ -1,5 +1,6 @@
-"""The architect: first-order gradients equal autograd, the unrolled finite-difference hypergradient equals an exact
-double backward on a smooth model, and the architecture step leaves weights and buffers bit for bit unchanged."""
+"""The architect: first-order gradients equal autograd, the unrolled hypergradient (finite-difference or exact
+Hessian-vector product) equals an exact double backward through the virtual step on a smooth model, and the
+architecture step leaves weights and buffers bit for bit unchanged."""
 import pytest
 import torch
 import torch.nn as nn
@@ -40,16 +41,20 @@ def batch(n=8, dims=(5,)):
 def exact_hypergradient(model, train, val, eta, opt):
     """d/dalpha L_val(w'(alpha), alpha) by double backward through the virtual SGD step."""
     group = opt.param_groups[0]
-    names = [n for n, p in model.named_parameters() if n != "alpha"]
+    alphas = {id(a) for a in model.alphas()}
+    names = [n for n, p in model.named_parameters() if id(p) not in alphas]
     weights = model.weights()
-    g = torch.autograd.grad(F.cross_entropy(model(train[0]), train[1]), weights, create_graph=True)
+    g = torch.autograd.grad(F.cross_entropy(model(train[0]), train[1]), weights, create_graph=True,
+                            allow_unused=True, materialize_grads=True)
     unrolled = {n: w - eta * (group["momentum"] * opt.state[w]["momentum_buffer"] + gi + group["weight_decay"] * w)
                 for n, w, gi in zip(names, weights, g)}
-    logits = torch.func.functional_call(model, {**unrolled, "alpha": model.alpha}, (val[0],))
-    return torch.autograd.grad(F.cross_entropy(logits, val[1]), model.alpha)[0]
+    logits = torch.func.functional_call(model, unrolled, (val[0],))
+    return torch.cat([t.flatten() for t in torch.autograd.grad(F.cross_entropy(logits, val[1]), model.alphas())])
 
 
-def test_second_order_matches_exact_double_backward_float64():
+# exact: to the float32 rounding of the logits, which the loss takes in float32 whatever the model's dtype
+@pytest.mark.parametrize("hvp,tolerance", [("difference", 1e-3), ("exact", 1e-6)])
+def test_second_order_matches_exact_double_backward_float64(hvp, tolerance):
     torch.manual_seed(0)
     with torch.device("cpu"):
         model = SmoothMixture().double()
@@ -57,16 +62,33 @@ def test_second_order_matches_exact_double_backward_float64():
     opt = torch.optim.SGD(model.weights(), lr=0.1, momentum=0.9, weight_decay=3e-4)
     weight_step(model, train, opt, grad_clip=5.0)  # gives SGD a momentum buffer for the virtual step to use
     eta = 0.1
-    _, (approx,) = Architect(model, "second").gradient(train, val, eta, opt)
+    _, approx = Architect(model, "second", hvp=hvp).gradient(train, val, eta, opt)
+    approx = torch.cat([t.flatten() for t in approx])
     exact = exact_hypergradient(model, train, val, eta, opt)
     first = torch.autograd.grad(F.cross_entropy(model(val[0]), val[1]), model.alpha)[0]
-    assert (approx - exact).norm() / exact.norm() < 1e-3
+    assert (approx - exact).norm() / exact.norm() < tolerance
     assert (first - exact).norm() / exact.norm() > 1e-2  # the second-order term is not negligible here
 
 
 def tiny_supernet():
     torch.manual_seed(0)
     return SearchNetwork(num_classes=2, in_chans=1, init_channels=4, layers=3, stem_multiplier=2)
+
+
+def test_exact_product_is_the_unrolled_gradient_of_a_supernet_and_restores_it():
+    """BatchNorm in training mode, max-pooling and the zero op all take the double backward. The paper's
+    difference is far off here: ReLU, max-pool and BatchNorm have kinks inside its step of 0.01 (measured in
+    float64: relative error 0.72 at the paper's step, 1e-4 only at a step of 1e-5, where float32 rounding would
+    drown it)."""
+    model = tiny_supernet()
+    train, val = batch(dims=(1, 12, 12)), batch(dims=(1, 12, 12))
+    opt = torch.optim.SGD(model.weights(), lr=0.05, momentum=0.9, weight_decay=3e-4)
+    weight_step(model, train, opt, grad_clip=5.0)
+    before = {k: v.clone() for k, v in model.weight_state().items()}
+    _, grads = Architect(model, "second", hvp="exact").gradient(train, val, eta=0.05, weight_optimizer=opt)
+    assert all(torch.equal(before[k], v) for k, v in model.weight_state().items())
+    exact = exact_hypergradient(model, train, val, 0.05, opt)
+    assert (torch.cat([t.flatten() for t in grads]) - exact).norm() / exact.norm() < 1e-5
 
 
 def test_first_order_gradient_equals_autograd():
@@ -101,9 +123,11 @@ def test_weight_step_leaves_alphas_alone():
     assert all(torch.equal(a, b) and b.grad is None for a, b in zip(alphas, model.alphas()))
 
 
-def test_unknown_order_lists_choices():
+def test_unknown_order_or_product_lists_choices():
     with pytest.raises(ValueError, match="first, second"):
         Architect(tiny_supernet(), "third")
+    with pytest.raises(ValueError, match="difference, exact"):
+        Architect(tiny_supernet(), "second", hvp="forward")
 
 
 @pytest.mark.parametrize("order,cosine,size", [("first", 0.98, 0.05), ("second", 0.95, 0.1)])

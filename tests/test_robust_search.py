@@ -203,6 +203,7 @@ def test_resume_with_every_option_is_exact(tmp_path, monkeypatch, capsys):
     (["--arch-lr", "0"], ["--arch-lr must be a finite number > 0"]),
     (["--lr-min", "-1"], ["--lr-min"]),
     (["--optimizer", "adamw", "--order", "second"], ["--optimizer adamw use --order first"]),
+    (["--order", "first", "--hvp", "exact"], ["--hvp exact", "--order second"]),
 ])
 def test_bad_robust_options(tmp_path, capsys, argv, names):
     fails(capsys, search_cli.main, ["--out", tmp_path / "run", *argv], *names)

@@ -105,6 +105,10 @@ def test_protocol_end_to_end_then_rerun_trains_nothing(tmp_path, monkeypatch, ca
     assert protocol_main(tiny_config(tmp_path, *seeds)) == rows
     assert json.loads((out / "rows.json").read_text()) == rows
     assert "finished earlier" in capsys.readouterr().out
+    # Without the candidates no rule chose: the compared cells' rows, and a summary that still ranks what it has.
+    compared = protocol_main(tiny_config(tmp_path, *seeds, "--train-unchosen", "false"))
+    assert compared == [r for r in rows if r["cell"] in first]
+    assert "**Goal**" in (out / "summary.md").read_text()
     # A kept record of the folder, its checkpoints, splits and events left out (docs/search.md), reads the same.
     record = shutil.copytree(out, tmp_path / "record", ignore=shutil.ignore_patterns(
         "checkpoint.pt", "last.pt", "splits.json", "events.out.*"))

@@ -113,3 +113,28 @@ def test_network_genotype_follows_its_alphas():
     g = model.genotype()
     assert {op for op, _ in g.normal} == {"sep_conv_3x3"} and {op for op, _ in g.reduce} == {"max_pool_3x3"}
     g.validate()
+
+
+@pytest.mark.parametrize("partial", [1, 2])
+def test_fused_convolutions_give_the_plain_supernet_outputs_and_gradients(partial):
+    """Odd input size, normal and reduction cells: outputs, every weight gradient, every alpha gradient and the
+    BatchNorm statistics of the fused supernet equal the plain one's to float32 rounding."""
+    torch.manual_seed(0)
+    plain = SearchNetwork(num_classes=2, in_chans=1, init_channels=4, layers=3, stem_multiplier=2,
+                          partial_channels=partial)
+    fused = SearchNetwork(**plain.model_args)
+    fused.load_state_dict(plain.state_dict())
+    fused.fuse_convolutions()
+    x, y = torch.randn(4, 1, 13, 11), torch.tensor([0, 1, 1, 0])
+    results = []
+    for net in (plain, fused):
+        logits = net(x)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        grads = torch.autograd.grad(loss, net.weights() + net.alphas(), allow_unused=True, materialize_grads=True)
+        results.append((logits, grads, [b.clone() for b in net.buffers()]))
+    (a, grads_a, buf_a), (b, grads_b, buf_b) = results
+    assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert all(torch.allclose(g, h, rtol=1e-4, atol=1e-6) for g, h in zip(grads_a, grads_b))
+    assert all(torch.allclose(g, h, rtol=1e-5, atol=1e-6) for g, h in zip(buf_a, buf_b))
+    assert sum(g.abs().sum() for g in grads_b) > 0
+    assert len(fused.state_dict()) == len(plain.state_dict())  # no new parameters or buffers

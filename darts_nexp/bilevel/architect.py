@@ -14,6 +14,10 @@ and the Hessian-vector product is a central finite difference with eps = 0.01 / 
 
     d2L_train/dalpha dw . v  ~  (g+ - g-) / (2 eps),   g+- = dL_train(w +- eps v, alpha)/dalpha.
 
+With hvp="exact" the product is taken by double backward instead: d/dalpha (dL_train(w, alpha)/dw . v), one
+forward and two backward passes in place of the two forward and two backward passes of the difference, and free of
+its truncation and rounding error, at the memory of a graph kept for the second backward.
+
 beta-DARTS (Ye et al., CVPR 2022) adds  lambda * mean over edges of logsumexp(alpha_edge)  to the architecture loss
 (`beta_decay`, ramped by the search); its gradient, lambda * softmax(alpha) / edges, is added to either order's.
 A `penalty` of the alphas alone (a latency-aware search's expected latency, ProxylessNAS's form) is added the same
@@ -41,15 +45,19 @@ class Architect:
     """Adam on the alphas of `model`, which must expose `weights()`, `alphas()` and `forward(x) -> logits`.
 
     order: "first" or "second". `loss_fn(logits, y)` defaults to cross-entropy. `autocast()` is the context of every
-    forward pass (runtime.Amp.autocast: bf16 on CUDA); the loss and every gradient stay in float32.
+    forward pass (runtime.Amp.autocast: bf16 on CUDA); the loss and every gradient stay in float32. hvp: how the
+    second order takes its Hessian-vector product, "difference" (the paper's) or "exact".
     """
 
     def __init__(self, model: torch.nn.Module, order: str = "second", lr: float = 3e-4,
                  betas: tuple[float, float] = (0.5, 0.999), weight_decay: float = 1e-3, loss_fn=F.cross_entropy,
-                 ranks: Ranks = SINGLE, autocast=contextlib.nullcontext):
+                 ranks: Ranks = SINGLE, autocast=contextlib.nullcontext, hvp: str = "difference"):
         if order not in ("first", "second"):
             raise ValueError(f"unknown order {order!r}; valid orders are first, second")
+        if hvp not in ("difference", "exact"):
+            raise ValueError(f"unknown Hessian-vector product {hvp!r}; valid ones are difference, exact")
         self.model, self.order, self.loss_fn, self.ranks, self.autocast = model, order, loss_fn, ranks, autocast
+        self.hvp = hvp
         self.optimizer = torch.optim.Adam(model.alphas(), lr=lr, betas=tuple(betas), weight_decay=weight_decay)
         self.beta_decay = 0.0  # the beta-DARTS lambda of the current epoch
         self.penalty = None  # a differentiable cost of the alphas alone, added to the loss (a latency term)
@@ -123,6 +131,11 @@ class Architect:
             # 2. dL_val(w', alpha)/dalpha and v = dL_val(w', alpha)/dw' from one backward pass
             loss, grads = self._loss_and_grad(val_batch, alphas + weights)
             d_alpha, v = grads[:len(alphas)], grads[len(alphas):]
+            with torch.no_grad():
+                for w, w0 in zip(weights, saved):
+                    w.copy_(w0)
+            if self.hvp == "exact":
+                return loss, [da - eta * h for da, h in zip(d_alpha, self._exact_hvp(train_batch, weights, v))]
             eps = 0.01 / torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in v])).item()
             # 3. g+ and g- at w +- eps v: alpha gradients only, in float32 always. The two points are 0.01 apart
             # in weight space; in bf16 (3 significant digits) their difference drowns in rounding: measured on a
@@ -139,3 +152,14 @@ class Architect:
                     w.copy_(w0)
         scale = eta / (2 * eps)
         return loss, [da - scale * (gp - gm) for da, gp, gm in zip(d_alpha, *g_pm)]
+
+    def _exact_hvp(self, train_batch, weights, v) -> list[torch.Tensor]:
+        """d2L_train(w, alpha)/dalpha dw . v by double backward, averaged over the ranks; float32, like the
+        difference's passes."""
+        x, y = train_batch
+        loss = self.loss_fn(self.model(x).float(), y)
+        g = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True, materialize_grads=True)
+        dot = sum((gw * vw).sum() for gw, vw in zip(g, v))
+        hv = torch.autograd.grad(dot, self.model.alphas(), allow_unused=True, materialize_grads=True)
+        self.ranks.mean_(hv)
+        return hv

@@ -122,6 +122,9 @@ class ProtocolConfig:
     compute of the costliest searched arm before its final training (searches, derivations, short trainings), so that
     search and random search are compared at equal budget. Only the n_random cells and random search's choice get
     final trainings"""
+    train_unchosen: bool = True
+    """also train the searched candidates no rule chose, last: they only add to the rank correlations of the summary
+    (false: leave them out, and their final trainings with them)"""
     like: bool = True
     """draw only random cells whose final network, at the train settings, has DARTS_V2's parameter count (+-10%)"""
     out: str = "runs/search-quality"
@@ -371,6 +374,8 @@ def run(cfg: ProtocolConfig) -> list[dict]:
     progress.total += len(cfg.train_seeds) * sum(c.kind == "random-search" for c in trained)
     later = [c for c in trained if c.kind in ("searched", "searched-perturbation") and c.name not in picked]
     first = [c for c in trained if c not in later]
+    if not cfg.train_unchosen:
+        trained, later = first, []
     rows = [_train(cfg, cell, seed, progress) for group in (first, later) for seed in cfg.train_seeds
             for cell in group]
     device = start_runtime(cfg.train.device, cfg.train.threads)  # the trainings' device and threads

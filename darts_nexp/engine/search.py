@@ -90,6 +90,9 @@ class SearchConfig(Derivation):
     """search epochs"""
     order: Literal["first", "second"] = "second"
     """first or second (unrolled) order architecture gradient"""
+    hvp: Literal["difference", "exact"] = "difference"
+    """the second order's Hessian-vector product: difference (the paper's finite difference, two extra passes) or
+    exact (one double backward: no truncation error, more memory; docs/benchmarks.md has both)"""
     batch_size: int = 64
     """images per batch, for both halves"""
     init_channels: int = 16
@@ -200,6 +203,9 @@ class SearchConfig(Derivation):
         if self.optimizer == "adamw" and self.order == "second":
             raise UserError("--order second differentiates through one SGD weight step (DARTS, eq. 7); with "
                             "--optimizer adamw use --order first, or keep --optimizer sgd")
+        if self.hvp == "exact" and self.order == "first":
+            raise UserError("--hvp exact is the second order's Hessian-vector product; the first order takes none: "
+                            "pass --order second, or drop --hvp")
         check_optimiser(self, positive=("lr", "arch_lr", "grad_clip"), at_least_zero=("lr_min", "weight_decay",
                                                                                      "arch_weight_decay"))
 
@@ -231,7 +237,7 @@ def build(cfg: SearchConfig, device: torch.device, ranks: distributed.Ranks = di
     if cfg.compile:
         compile_in_place(model)
     architect = Architect(model, cfg.order, cfg.arch_lr, tuple(cfg.arch_betas), cfg.arch_weight_decay,
-                          ranks=ranks, autocast=Amp(device, cfg.amp).autocast)
+                          ranks=ranks, autocast=Amp(device, cfg.amp).autocast, hvp=cfg.hvp)
     return model, weight_opt, scheduler, architect
 
 

@@ -5,6 +5,12 @@ pooling ops get a BatchNorm(affine=False) after them so that their scale is comp
 `none` takes part in the softmax but is never computed: its output is zero at any weight, so leaving it out of the
 sum changes nothing except the time and memory it would waste.
 
+The first depthwise convolutions of sep_conv_3x3, sep_conv_5x5 and dil_conv_3x3 all read the same ReLU'd input at
+the same stride and span 5x5 at most (a 3x3 kernel is a 5x5 one with a zero border, a 3x3 kernel of dilation 2 one
+with holes). With `fuse` they run as one grouped 5x5 convolution whose kernel is assembled from the three ops' own
+weights at every pass: the zeros are constants, not parameters, so the trained weights, their gradients and the
+alpha gradients are the plain ops' (tests/test_supernet.py). dil_conv_5x5 (9x9 with holes) stays on its own.
+
 Two robust-search variants live here too:
 - partial channels (PC-DARTS, Xu et al., ICLR 2020): only 1/K of the channels go through the operations; the rest
   bypass them (max-pooled on strided edges) and the channels are shuffled afterwards, so that each edge sees other
@@ -34,6 +40,26 @@ def _without_leading_relu(op: nn.Module) -> nn.Module | None:
     return None
 
 
+FUSED = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3")
+
+
+def _first_depthwise(op: nn.Module) -> tuple[nn.Conv2d, nn.Sequential]:
+    """The first depthwise convolution of a sep or dil conv, and what follows it, sharing the op's modules."""
+    head = op[0] if isinstance(op[0], nn.Sequential) else op  # SepConv: its first DilConv
+    rest = nn.Sequential(*list(head)[2:])  # after ReLU and the depthwise conv
+    return head[1], (nn.Sequential(rest, *list(op)[1:]) if head is not op else rest)
+
+
+def _in_5x5(conv: nn.Conv2d) -> torch.Tensor:
+    """conv's (C, 1, k, k) kernel as the (C, 1, 5, 5) kernel of the same map at padding 2 and dilation 1."""
+    w = conv.weight
+    if conv.dilation == (1, 1):
+        return F.pad(w, (2 - conv.kernel_size[0] // 2,) * 4)
+    holes = w.new_zeros(w.shape[0], 1, 5, 5)
+    holes[:, :, ::2, ::2] = w  # autograd carries the gradient back to w through the slice
+    return holes
+
+
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """(B, C, H, W) with channel c of group g moved to position c * groups + g (ShuffleNet)."""
     b, c, h, w = x.shape
@@ -60,8 +86,19 @@ class MixedOp(nn.Module):
             op = create_op(name, C // partial, stride, affine=False)
             ops.append(nn.Sequential(op, nn.BatchNorm2d(C // partial, affine=False)) if name in POOLING else op)
         self.ops = nn.ModuleList(ops)
-        # A plain list, not submodules: these views share the parameters registered through self.ops.
+        # Plain lists, not submodules: these views share the parameters registered through self.ops.
         self._after_relu = [_without_leading_relu(op) for op in ops]
+        self.fuse = False  # set by fuse_convolutions (network.py)
+        self._fused = [(self.names.index(name), *_first_depthwise(ops[self.names.index(name)])) for name in FUSED]
+
+    def _fused_outputs(self, relu_x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """{op index: output} of the FUSED ops, their first depthwise convolutions run as one."""
+        convs = [conv for _, conv, _ in self._fused]
+        # Output channel 3c + m of a grouped convolution with 3 outputs per group is op m's channel c.
+        kernel = torch.stack([_in_5x5(conv) for conv in convs], dim=1).flatten(0, 1)
+        y = F.conv2d(relu_x, kernel, stride=self.stride, padding=2, groups=relu_x.shape[1])
+        y = y.unflatten(1, (relu_x.shape[1], len(convs)))
+        return {i: rest(y[:, :, m]) for m, (i, _, rest) in enumerate(self._fused)}
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """x: (B, C, H, W); weights: (len(PRIMITIVES),) softmax of this edge's alpha row."""
@@ -72,10 +109,11 @@ class MixedOp(nn.Module):
         active = self.active
         if active is not None and not any(active):  # an edge removed: a zero of the right shape, from the skip
             active = [i == self.skip for i in range(len(self.ops))]
+        fused = self._fused_outputs(relu_x) if self.fuse and active is None else {}
         for i, (k, op, tail) in enumerate(zip(self.index, self.ops, self._after_relu)):
             if active is not None and not active[i]:
                 continue
-            y = op(x) if tail is None else tail(relu_x)
+            y = fused[i] if i in fused else op(x) if tail is None else tail(relu_x)
             out = weights[k] * y if out is None else out + weights[k] * y
             if i == self.skip and self.aux_skip:
                 out = out + self.aux_skip * y

@@ -81,6 +81,13 @@ class SearchNetwork(nn.Module):
             if isinstance(m, MixedOp):
                 m.aux_skip = weight
 
+    def fuse_convolutions(self, on: bool = True) -> None:
+        """Run the first depthwise convolutions of each edge's sep and dil convs as one (mixed_op.py): the same
+        math, another speed (docs/benchmarks.md)."""
+        for m in self.modules():
+            if isinstance(m, MixedOp):
+                m.fuse = on
+
     def genotype(self, name: str = "", meta: dict | None = None, max_skips: int | None = None) -> Genotype:
         edges = {cell: None if w is None else w.detach().cpu() for cell in ("normal", "reduce")
                  for w in [self._edge_weights(cell)]}
