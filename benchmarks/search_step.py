@@ -8,12 +8,13 @@ Setup of docs/benchmarks.md: search network C=8, 5 layers, 2 classes, batch 16, 
 2 threads. Times: the four modes interleaved step by step in one process, so that a change in machine load hits
 them alike; median over --steps. Peak memory: each mode alone in a fresh subprocess (VmHWM from /proc/self/status).
 
-    python benchmarks/search_step.py [--steps 5] [--warmup 1] [--device cpu] [--channels-last]
+    python benchmarks/search_step.py [--steps 5] [--warmup 1] [--device cpu] [--channels-last] [--modes ...] [--bf16]
     python benchmarks/search_step.py --profile [--peak-gflops 166]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -25,6 +26,7 @@ import torch
 from darts_nexp.runtime import peak_memory_mb
 
 MODES = ("weight", "first", "second", "second-exact")
+BF16 = "+bf16"  # a mode's suffix: its forward passes under bf16 autocast (the finite-difference passes stay float32)
 
 
 def setup(device: str, threads: int, channels_last: bool):
@@ -39,8 +41,14 @@ def setup(device: str, threads: int, channels_last: bool):
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=layout)
     weight_opt = torch.optim.SGD(model.weights(), lr=0.025, momentum=0.9, weight_decay=3e-4)
-    architects = {"first": Architect(model, "first"), "second": Architect(model, "second"),
-                  "second-exact": Architect(model, "second", hvp="exact")}
+    def bf16():
+        return torch.autocast(dev.type, dtype=torch.bfloat16)
+
+    architects = {}
+    for suffix, autocast in (("", contextlib.nullcontext), (BF16, bf16)):
+        architects.update({f"first{suffix}": Architect(model, "first", autocast=autocast),
+                           f"second{suffix}": Architect(model, "second", autocast=autocast),
+                           f"second-exact{suffix}": Architect(model, "second", hvp="exact", autocast=autocast)})
 
     def batch():
         x = torch.randn(16, 3, 64, 64, device=dev).contiguous(memory_format=layout)
@@ -51,9 +59,10 @@ def setup(device: str, threads: int, channels_last: bool):
         if dev.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        if mode != "weight":
+        if not mode.startswith("weight"):
             architects[mode].step(train, val, eta=0.025, weight_optimizer=weight_opt)
-        weight_step(model, train, weight_opt, grad_clip=5.0)
+        weight_step(model, train, weight_opt, grad_clip=5.0, autocast=bf16 if mode.endswith(BF16) else
+                    contextlib.nullcontext)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start
@@ -62,27 +71,27 @@ def setup(device: str, threads: int, channels_last: bool):
     return step
 
 
-def accuracy(step) -> dict[str, float]:
-    """Relative error and cosine of the first order's and the difference's alpha gradient against the exact
-    product's, which tests/test_bilevel.py holds equal to a double backward through the virtual step."""
+def accuracy(step, modes) -> dict[str, float]:
+    """Relative error and cosine of each mode's alpha gradient against the exact product's in float32, which
+    tests/test_bilevel.py holds equal to a double backward through the virtual step."""
     import torch.nn.functional as F
 
     model, opt, architects, batch = step.parts
     train, val = batch(), batch()
-    grads = {mode: torch.cat([t.flatten() for t in architect.gradient(train, val, 0.025, opt)[1]])
-             for mode, architect in architects.items()}
+    grads = {mode: torch.cat([t.flatten() for t in architects[mode].gradient(train, val, 0.025, opt)[1]])
+             for mode in ["second-exact", *modes] if mode in architects}
     ref = grads.pop("second-exact")
     return {mode: (((g - ref).norm() / ref.norm()).item(), F.cosine_similarity(g, ref, dim=0).item())
-            for mode, g in grads.items()}
+            for mode, g in grads.items() if mode != "second-exact"}
 
 
-def profile(step, peak_gflops: float | None, top: int = 8) -> None:
+def profile(step, modes, peak_gflops: float | None, top: int = 8) -> None:
     """Per mode: FLOPs of one step, the FLOP/s it achieved, and its costliest operators by self CPU time."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
     from torch.utils.flop_counter import FlopCounterMode
 
-    for mode in MODES:
+    for mode in modes:
         step(mode)  # warm-up
         with FlopCounterMode(display=False) as counter:
             step(mode)
@@ -117,35 +126,40 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
+    parser.add_argument("--bf16", action="store_true", help="each mode also under bf16 autocast, interleaved")
     parser.add_argument("--profile", action="store_true", help="FLOPs and an operator profile of each mode instead")
     parser.add_argument("--peak-gflops", type=float, help="the machine's float32 peak, for the share achieved")
-    parser.add_argument("--memory-of", choices=MODES, help="(internal) report the peak memory of one mode")
+    parser.add_argument("--memory-of", help="(internal) report the peak memory of one mode")
     args = parser.parse_args()
     if args.memory_of:
         print(json.dumps(peak_memory(args.memory_of, args)))
         return
+    modes = [m + suffix for m in args.modes for suffix in ("", BF16)[:1 + args.bf16]]
     step = setup(args.device, args.threads, args.channels_last)
     if args.profile:
-        profile(step, args.peak_gflops)
+        profile(step, modes, args.peak_gflops)
         return
-    times = {mode: [] for mode in MODES}
+    times = {mode: [] for mode in modes}
     for i in range(args.warmup + args.steps):
-        for mode in MODES:
+        for mode in modes:
             seconds = step(mode)
             if i >= args.warmup:
                 times[mode].append(seconds)
     flags = sys.argv[1:]
-    for mode in MODES:
+    for mode in modes:
         mem = json.loads(subprocess.run([sys.executable, __file__, *flags, "--memory-of", mode], check=True,
                                         capture_output=True, text=True).stdout)
         cuda = f", peak CUDA {mem['peak_cuda_mb']:.0f} MB" if "peak_cuda_mb" in mem else ""
-        print(f"{mode:>12}: median {statistics.median(times[mode]):.3f} s/step "
+        print(f"{mode:>17}: median {statistics.median(times[mode]):.3f} s/step "
               f"(all: {' '.join(f'{t:.2f}' for t in times[mode])}), peak RSS {mem['peak_rss_mb']:.0f} MB{cuda}")
-    for mode in ("second", "second-exact"):
-        ratio = statistics.median(times[mode]) / statistics.median(times["weight"])
-        print(f"{mode} step / weight step: {ratio:.2f}x")
-    for mode, (error, cosine) in accuracy(step).items():
-        print(f"{mode:>12} alpha gradient against the exact product's: relative error {error:.3g}, "
+    for mode in modes:
+        base = "weight" + (BF16 if mode.endswith(BF16) else "")
+        if mode != base and base in times:
+            ratio = statistics.median(times[mode]) / statistics.median(times[base])
+            print(f"{mode} step / {base} step: {ratio:.2f}x")
+    for mode, (error, cosine) in accuracy(step, modes).items():
+        print(f"{mode:>17} alpha gradient against the exact product's: relative error {error:.3g}, "
               f"cosine {cosine:.4f}")
 
 
