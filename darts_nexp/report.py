@@ -71,7 +71,7 @@ def write_report(out_dir: Path, ids: list[str], labels: np.ndarray, scores: np.n
     decisions = decide(scores, threshold["value"], band)
     columns = {"id": ids, "label": labels.tolist(), "defect_score": [f"{s:.6f}" for s in scores]}
     if calibration is not None:
-        probabilities = calibrated(scores, calibration["temperature"])
+        probabilities = calibrated(scores, calibration)
         columns["defect_probability"] = [f"{p:.6f}" for p in probabilities]
         metrics["calibration"] = {**calibration, "ece_before": ece(labels, scores),
                                   "ece_after": ece(labels, probabilities)}

@@ -1,4 +1,4 @@
-"""Calibrated probabilities and the review band: temperature scaling and ECE on synthetic scores, the band's choice
+"""Calibrated probabilities and the review band: Platt and temperature scaling and ECE on synthetic scores, the band's choice
 on validation, and one tiny training whose calibration evaluate, the predictor and an ONNX export apply alike."""
 import csv
 import json
@@ -11,7 +11,7 @@ from scipy.special import expit
 
 import darts_nexp
 from darts_nexp.band import band_counts, choose_band, decide
-from darts_nexp.calibration import calibrated, ece, fit_calibration, fit_temperature
+from darts_nexp.calibration import calibrated, describe_calibration, ece, fit_calibration, fit_platt, fit_temperature
 from darts_nexp.cli.export import main as export
 from darts_nexp.cli.train import main as train
 from darts_nexp.errors import UserError
@@ -25,23 +25,45 @@ TINY = ["--config", str(ROOT / "configs" / "smoke.yaml"), "--epochs", "1", "--pr
 BAND = ["--max-miss-rate", "0.05", "--max-review", "0.3"]
 
 
-def overconfident(n: int = 2000, sharpen: float = 4.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Labels drawn from sigmoid(z), and scores sigmoid(sharpen * z): right in order, too sure of themselves."""
+def overconfident(n: int = 2000, sharpen: float = 4.0, seed: int = 0, shift: float = 0.0):
+    """Labels drawn from sigmoid(z), and scores sigmoid(sharpen * z - shift): right in order, too sure of
+    themselves, and with a shift off-centre."""
     rng = np.random.default_rng(seed)
     z = rng.normal(0, 2, n)
-    return (rng.random(n) < expit(z)).astype(np.int64), expit(sharpen * z)
+    return (rng.random(n) < expit(z)).astype(np.int64), expit(sharpen * z - shift)
 
 
 def test_temperature_scaling_lowers_the_ece_and_keeps_the_auc():
     labels, scores = overconfident()
     temperature = fit_temperature(labels, scores)
-    probabilities = calibrated(scores, temperature)
+    probabilities = calibrated(scores, {"temperature": temperature})
     assert 3 < temperature < 5  # the scores were sharpened 4 times
     assert ece(labels, probabilities) < ece(labels, scores) / 3
     assert auc(labels, probabilities) == auc(labels, scores)
-    fitted = fit_calibration(labels, scores)
+    fitted = fit_calibration(labels, scores, "temperature")
     assert fitted["method"] == "temperature" and fitted["temperature"] == pytest.approx(temperature)
-    assert fitted["val_ece_after"] < fitted["val_ece_before"] and fitted["ece_bins"] == 15
+    assert fitted["bias"] == 0 and fitted["val_ece_after"] < fitted["val_ece_before"] and fitted["ece_bins"] == 15
+
+
+def test_platt_scaling_finds_the_temperature_and_the_shift_where_a_temperature_alone_cannot():
+    labels, scores = overconfident(n=20000, shift=3.0)  # the truth: P = sigmoid(logit(score) / 4 + 0.75)
+    temperature, bias = fit_platt(labels, scores)
+    assert temperature == pytest.approx(4, rel=0.1) and bias == pytest.approx(0.75, abs=0.1)
+    platt, alone = fit_calibration(labels, scores), fit_calibration(labels, scores, "temperature")
+    assert platt["method"] == "platt" and (platt["temperature"], platt["bias"]) == (temperature, bias)
+    assert platt["val_ece_after"] < alone["val_ece_after"] / 2 < alone["val_ece_before"]
+    assert auc(labels, calibrated(scores, platt)) == auc(labels, scores)
+    assert f"/ {temperature:.3f} + {bias:.3f})" in describe_calibration(platt)
+    with pytest.raises(ValueError, match="platt, temperature"):
+        fit_calibration(labels, scores, "isotonic")
+
+
+def test_scores_that_separate_the_classes_get_a_bounded_map():
+    labels = np.array([0] * 50 + [1] * 50)
+    scores = np.r_[np.full(50, 0.2), np.full(50, 0.8)]
+    fitted = fit_calibration(labels, scores)
+    assert 0.01 <= fitted["temperature"] < 1 and abs(fitted["bias"]) <= 50  # finite, not a NaN or an overflow
+    assert calibrated(np.array([0.2]), fitted)[0] < 0.01 and calibrated(np.array([0.8]), fitted)[0] > 0.99
 
 
 def test_ece_by_hand_and_a_split_of_one_class():
@@ -101,7 +123,7 @@ def test_training_stores_the_calibration_and_the_band_and_writes_them_out(traine
     _, run = trained
     best = torch.load(run / "best.pt", weights_only=True)
     calibration, band = best["calibration"], best["review_band"]
-    assert calibration["method"] == "temperature" and calibration["temperature"] > 0
+    assert calibration["method"] == "platt" and calibration["temperature"] > 0 and calibration["bias"] != 0
     assert {"val_ece_before", "val_ece_after"} <= set(calibration)
     assert band["max_miss_rate"] == 0.05 and band["max_review"] == 0.3 and band["chosen_on"] == "validation"
     assert band["lower"] <= best["threshold"]["value"] <= band["upper"]
@@ -115,8 +137,10 @@ def test_training_stores_the_calibration_and_the_band_and_writes_them_out(traine
     assert header == "id,label,defect_score,defect_probability,decision"
     for row in predictions(run).values():
         score = float(row["defect_score"])
-        assert float(row["defect_probability"]) == pytest.approx(
-            calibrated(np.array([score]), calibration["temperature"])[0], abs=2e-6)
+        # Both columns are written to 6 decimals; a steep map spreads the score's rounding, so the probability lies
+        # between the map's values at the ends of the score's rounding interval.
+        low, high = calibrated(np.array([score - 5e-7, score + 5e-7]), calibration)
+        assert low - 5e-7 <= float(row["defect_probability"]) <= high + 5e-7
         assert row["decision"] == ("pass" if score < band["lower"] else "reject" if score >= band["upper"]
                                    else "review")
 
@@ -140,7 +164,7 @@ def test_evaluate_the_predictor_and_an_onnx_file_apply_the_same_calibration(trai
     assert result.decisions == [from_run[f.stem]["decision"] for f in files]  # the band too, where there is one
     assert np.abs(result.probabilities - expected).max() <= 1e-6
     assert np.abs(darts_nexp.load(run / "model.onnx").predict(files).probabilities - expected).max() <= 1e-4
-    # The file's own output, for a line that reads it without darts-nexp: the temperature is in the graph.
+    # The file's own output, for a line that reads it without darts-nexp: the map is in the graph.
     session = onnxruntime.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
     pixels = predictor.prepare(files).astype(np.float32)
     assert np.abs(session.run(["defect_probability"], {"pixels": pixels})[0] - expected).max() <= 1e-4

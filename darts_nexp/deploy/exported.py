@@ -42,8 +42,8 @@ def record(checkpoint: dict) -> dict:
                   "gray": "8-bit gray (ITU-R 601 of RGB), EXIF orientation applied",
                   "scaling": f"inside the file: (pixels / 255 - {MEAN}) / {STD}"},
         "outputs": {"logits": "(batch, 2), classes in the order of `classes`",
-                    "defect_probability": "(batch,) float32 softmax of the logits / calibration.temperature, class "
-                                          "defect"},
+                    "defect_probability": "(batch,) float32 softmax of (logit_good / T, logit_defect / T + b), "
+                                          "T and b: calibration.temperature and calibration.bias"},
         "classes": CLASSES,
         "threshold": checkpoint.get("threshold") or {"value": 0.5, "method": "default", "chosen_on": "none"},
         "calibration": calibration_of(checkpoint),

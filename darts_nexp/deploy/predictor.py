@@ -98,7 +98,7 @@ class Predictor:
         list)."""
         scores = self.scores(self.prepare(images), batch_size)
         value = float(self.threshold["value"])
-        return Prediction(scores, calibrated(scores, self.calibration["temperature"]),
+        return Prediction(scores, calibrated(scores, self.calibration),
                           decide(scores, value, self.meta.get("review_band")).tolist(), value)
 
 

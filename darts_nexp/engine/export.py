@@ -70,7 +70,7 @@ def run(cfg: ExportConfig) -> Path:
     meta = record(trained.checkpoint)
     try:
         # The calibration goes into the file's defect_probability output, for a line that reads the file alone.
-        write(Scorer(trained.model, meta["calibration"]["temperature"]), meta, out, cfg.format)
+        write(Scorer(trained.model, meta["calibration"]), meta, out, cfg.format)
     except WriteFailed as e:
         raise e.or_else("pass another --out") from None
     val = trained.splits.val

@@ -9,7 +9,7 @@ import torch
 
 from .. import page
 from ..band import PASS, REJECT, REVIEW
-from ..calibration import BINS, ece
+from ..calibration import BINS, ece, formula
 from ..errors import UserError
 from ..final.complexity import multiply_adds, param_count
 from ..metrics import auc, auc_interval, confusion_metrics, tpr_at_fpr
@@ -145,7 +145,7 @@ def _calibration(s: Scores, metrics: dict) -> list[str]:
     calibration = metrics.get("calibration")
     curves = {"raw defect score": s.scores}
     if calibration and s.probabilities is not None:
-        curves[f"defect_probability (temperature {calibration['temperature']:.3f})"] = s.probabilities
+        curves[f"defect_probability ({formula(calibration)})"] = s.probabilities
         lines = [page.table(["", "raw defect score", "defect_probability"],
                             [["ECE on the test images", ece(s.labels, s.scores), ece(s.labels, s.probabilities)],
                              ["ECE on the validation images", calibration.get("val_ece_before"),

@@ -114,6 +114,9 @@ class TrainConfig:
     """review band: pass at most this share of the validation defects (with --max-review; docs/metrics.md)"""
     max_review: Optional[float] = None
     """review band: send at most this share of the validation parts to a person (with --max-miss-rate)"""
+    calibration: Literal["platt", "temperature"] = "platt"
+    """map from defect score to probability, fitted on validation: platt (a temperature and a bias) or temperature
+    (docs/metrics.md)"""
     amp: bool = True
     """mixed precision (CUDA only)"""
     amp_dtype: Literal["bf16", "fp16"] = "bf16"
@@ -305,7 +308,7 @@ class TrainJob:
             threshold = {**choose_threshold(labels, scores, self.cfg.threshold_cost_ratio,
                                             self.cfg.threshold_max_fpr), "chosen_on": "validation"}
             val = {"scores": torch.from_numpy(scores), "labels": torch.from_numpy(labels)}
-            chosen = {"threshold": threshold, "calibration": fit_calibration(labels, scores)}
+            chosen = {"threshold": threshold, "calibration": fit_calibration(labels, scores, self.cfg.calibration)}
             if self.cfg.max_miss_rate is not None:
                 chosen["review_band"] = choose_band(labels, scores, threshold["value"], self.cfg.max_miss_rate,
                                                     self.cfg.max_review)
