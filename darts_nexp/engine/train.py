@@ -33,7 +33,7 @@ from ..metrics import check_threshold_options, choose_threshold
 from ..models import DARTS, check_model_name, create_model, load_model, split_parameters
 from ..report import write_report, write_submission
 from ..runs import BEST, COMMANDS, CONFIG, GENOTYPE, LAST, SUBMISSION, TRAIN_HISTORY, Run, load_checkpoint
-from ..runtime import Amp, compile_in_place, memory_note, start_runtime
+from ..runtime import Amp, compile_in_place, memory_note, start_runtime, to_channels_last
 from ..space import Genotype
 from .inputs import resolve_input
 from .lifecycle import keeping, open_run, run_epochs, start_run
@@ -43,7 +43,7 @@ from .lifecycle import keeping, open_run, run_epochs, start_run
 class TrainConfig:
     """Settings of `darts-nexp train` (docs/training.md)."""
     # epochs too: the exp schedule just goes on (a cosine one cannot, and is refused in run())
-    RESUME_MAY_CHANGE = ("device", "threads", "compile", "progress", "epochs", "data.data_dir", "data.cache_dir")
+    RESUME_MAY_CHANGE = ("device", "threads", "channels_last", "compile", "progress", "epochs", "data.data_dir", "data.cache_dir")
     model: str = "darts"
     """darts (the network of --genotype), or a torchvision classification model by name: resnet18, resnet50,
     resnext50_32x4d, wide_resnet50_2, densenet121, vgg16, efficientnet_b0, ... (an unknown name gets the list)"""
@@ -121,6 +121,8 @@ class TrainConfig:
     """mixed precision (CUDA only)"""
     amp_dtype: Literal["bf16", "fp16"] = "bf16"
     """bf16, or fp16 (with loss scaling)"""
+    channels_last: bool = True
+    """the channels-last memory format for the network, where it is faster: CUDA, and CPUs with oneDNN"""
     compile: bool = False
     """torch.compile the network: the first steps are slow while it compiles (docs/training.md)"""
     progress: bool = True
@@ -361,6 +363,8 @@ def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: tor
         print(f"{describe(cfg, getattr(model, 'genotype', None))}: {size['params'] / 1e6:.2f}M parameters, "
               f"{size['multiply_adds'] / 1e6:.0f}M multiply-adds per image")
         model.to(device)
+        if cfg.channels_last:
+            to_channels_last(model, device)
         if cfg.compile:
             compile_in_place(model, "forward_train")
         job = TrainJob(cfg, run, model, splits, ranks, device, state)
