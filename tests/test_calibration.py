@@ -1,5 +1,6 @@
-"""Calibrated probabilities and the review band: Platt and temperature scaling and ECE on synthetic scores, the band's choice
-on validation, and one tiny training whose calibration evaluate, the predictor and an ONNX export apply alike."""
+"""Calibrated probabilities and the review band: Platt and temperature scaling and ECE on synthetic scores, the
+band's choice on validation, and one tiny training whose calibration evaluate, the predictor and an ONNX export
+apply alike."""
 import csv
 import json
 from pathlib import Path

@@ -14,8 +14,9 @@ class Scorer(nn.Module):
 
     The scaling is inside, so that an exported file needs only the image at the right size. P(defect) is the float32
     softmax of (l_good / T, l_defect / T + b), T and b the run's calibration (darts_nexp/calibration.py): that is
-    sigmoid(logit(score) / T + b), for users of the file alone; darts-nexp reads the logits instead and ranks by their float64 softmax, since a confident float32
-    softmax rounds to exactly 1.0 and ties blur the ranking that AUC measures.
+    sigmoid(logit(score) / T + b), for users of the file alone. darts-nexp reads the logits instead and ranks by
+    their float64 softmax, since a confident float32 softmax rounds to exactly 1.0 and ties blur the ranking that
+    AUC measures.
     """
 
     def __init__(self, model: nn.Module, calibration: dict | None = None):

@@ -43,7 +43,8 @@ from .lifecycle import keeping, open_run, run_epochs, start_run
 class TrainConfig:
     """Settings of `darts-nexp train` (docs/training.md)."""
     # epochs too: the exp schedule just goes on (a cosine one cannot, and is refused in run())
-    RESUME_MAY_CHANGE = ("device", "threads", "channels_last", "compile", "progress", "epochs", "data.data_dir", "data.cache_dir")
+    RESUME_MAY_CHANGE = ("device", "threads", "channels_last", "compile", "progress", "epochs", "data.data_dir",
+                         "data.cache_dir")
     model: str = "darts"
     """darts (the network of --genotype), or a torchvision classification model by name: resnet18, resnet50,
     resnext50_32x4d, wide_resnet50_2, densenet121, vgg16, efficientnet_b0, ... (an unknown name gets the list)"""
