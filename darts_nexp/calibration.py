@@ -2,9 +2,9 @@
 
 The network's defect score is a softmax of two logits; its logit, z = log(s / (1 - s)) = l_defect - l_good, is
 mapped to P(defect) = sigmoid(z / T + b), both fitted by least negative log-likelihood on the validation split:
-- "platt" (the default; Platt, 1999): T and b. A network trained with label smoothing on 4 good images to 1 defect
-  is not only too sure or too unsure (T) but off-centre (b): on the demo's run P = 0.5 fell at a score of 0.18,
-  and a temperature alone left a test ECE of 0.056, where the bias took it to 0.024 (docs/metrics.md);
+- "platt" (the default; Platt, 1999): T and b, fitted to Platt's targets (fit_platt). A network trained with label
+  smoothing on 4 good images to 1 defect is not only too sure or too unsure (T) but off-centre (b): on the demo's
+  run a temperature alone left a test ECE of 0.056, where the bias took it to 0.039 (docs/metrics.md);
 - "temperature" (Guo, Pleiss, Sun and Weinberger, 2017): T alone, b = 0.
 Both are the softmax of (l_good / T, l_defect / T + b), monotone in the score, so the ranking (and AUC) is
 unchanged, and with one or two parameters they cannot overfit a small validation split as a binning or isotonic
@@ -59,20 +59,27 @@ def fit_temperature(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def fit_platt(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """(T, b) of least negative log-likelihood of the labels under sigmoid(logit(score) / T + b).
+    """(T, b) of least cross-entropy between sigmoid(logit(score) / T + b) and Platt's targets.
 
-    A logistic regression on one feature, convex in (1 / T, b). Where the scores separate the split perfectly the
-    likelihood grows without end with 1 / T; the bounds keep that fit finite, and it stops once the loss is flat.
+    A logistic regression on one feature, convex in (1 / T, b), fitted as Platt (1999) fitted it: not to the labels
+    0 and 1 but to 1 / (N- + 2) for the good parts and (N+ + 1) / (N+ + 2) for the defects (N- and N+ their counts),
+    the estimate of a rate seen N times with a uniform prior. On a large split they are 0 and 1; on a small one they
+    keep two parameters from fitting its few defects exactly (measured on a 16-image split: docs/metrics.md), and a
+    split the scores separate perfectly still has a finite best fit. The bounds are a guard only.
     """
+    labels = np.asarray(labels)
     z = _logit(scores)
-    sign = np.where(np.asarray(labels) == 1, 1.0, -1.0)
+    defects = int((labels == 1).sum())
+    target = np.where(labels == 1, (defects + 1) / (defects + 2), 1 / (len(labels) - defects + 2))
 
-    def nll_and_grad(p: np.ndarray) -> tuple[float, np.ndarray]:
-        margin = sign * (p[0] * z + p[1])
-        wrong = expit(-margin)  # d/dmargin of log(1 + exp(-margin)), negated
-        return float(np.logaddexp(0.0, -margin).mean()), -np.array([(wrong * sign * z).mean(), (wrong * sign).mean()])
+    def loss_and_grad(p: np.ndarray) -> tuple[float, np.ndarray]:
+        logits = p[0] * z + p[1]
+        # -[t log q + (1 - t) log(1 - q)] with q = sigmoid(logits), written without overflow
+        loss = np.logaddexp(0.0, logits) - target * logits
+        error = expit(logits) - target
+        return float(loss.mean()), np.array([(error * z).mean(), error.mean()])
 
-    fit = minimize(nll_and_grad, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
+    fit = minimize(loss_and_grad, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
                    bounds=[(1e-2, 1e2), (-50.0, 50.0)])
     return 1.0 / float(fit.x[0]), float(fit.x[1])
 

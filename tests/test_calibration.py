@@ -59,12 +59,13 @@ def test_platt_scaling_finds_the_temperature_and_the_shift_where_a_temperature_a
         fit_calibration(labels, scores, "isotonic")
 
 
-def test_scores_that_separate_the_classes_get_a_bounded_map():
-    labels = np.array([0] * 50 + [1] * 50)
-    scores = np.r_[np.full(50, 0.2), np.full(50, 0.8)]
-    fitted = fit_calibration(labels, scores)
-    assert 0.01 <= fitted["temperature"] < 1 and abs(fitted["bias"]) <= 50  # finite, not a NaN or an overflow
-    assert calibrated(np.array([0.2]), fitted)[0] < 0.01 and calibrated(np.array([0.8]), fitted)[0] > 0.99
+def test_on_scores_that_separate_the_classes_platt_lands_on_its_targets():
+    """Two scores, one per class: the best map sends them exactly to Platt's targets, 1 / (N- + 2) and
+    (N+ + 1) / (N+ + 2), where a fit to the labels 0 and 1 would run off to infinity."""
+    labels = np.array([0] * 50 + [1] * 10)
+    fitted = fit_calibration(labels, np.r_[np.full(50, 0.2), np.full(10, 0.8)])
+    low, high = calibrated(np.array([0.2, 0.8]), fitted)
+    assert low == pytest.approx(1 / 52, rel=1e-3) and high == pytest.approx(11 / 12, rel=1e-3)
 
 
 def test_ece_by_hand_and_a_split_of_one_class():
