@@ -34,7 +34,8 @@ def third_party_imports(paths) -> dict[str, str]:
                 continue
             for module in modules:
                 top = module.split(".")[0]
-                if top in sys.stdlib_module_names or top == "darts_nexp" or (ROOT / "tests" / f"{top}.py").is_file():
+                local = (ROOT / path.relative_to(ROOT).parts[0] / f"{top}.py").is_file()  # a script's neighbour
+                if top in sys.stdlib_module_names or top == "darts_nexp" or local:
                     continue
                 found.setdefault(DISTRIBUTIONS.get(top, top).lower(), str(path.relative_to(ROOT)))
     return found
