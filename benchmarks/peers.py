@@ -16,17 +16,19 @@ darts-nexp runs twice, in the default memory format and channels-last (its defau
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from same_math import interleaved  # noqa: E402  (a neighbour script, not a package)
 
 MODES = ("weight", "first", "second")
 MOMENTUM, WEIGHT_DECAY, LR, CLIP = 0.9, 3e-4, 0.025, 5.0
@@ -103,7 +105,6 @@ def ptdarts(root: Path):
 
 def ours(channels_last: bool):
     """darts-nexp's supernet and architect, as benchmarks/search_step.py sets them up."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import search_step
 
     return search_step.setup("cpu", torch.get_num_threads(), channels_last)
@@ -150,14 +151,8 @@ def main() -> None:
         return
     impls = ["quark0/darts", "pt.darts", "darts-nexp", "darts-nexp channels-last"]
     steps = {impl: build(impl, args) for impl in impls}
-    times = {(impl, mode): [] for impl in impls for mode in MODES}
-    for i in range(args.warmup + args.steps):
-        for impl in impls:
-            for mode in MODES:
-                start = time.perf_counter()
-                steps[impl](mode)
-                if i >= args.warmup:
-                    times[impl, mode].append(time.perf_counter() - start)
+    times = interleaved({(impl, mode): functools.partial(steps[impl], mode) for impl in impls for mode in MODES},
+                        args.steps, args.warmup)
     print(f"torch {torch.__version__}, {args.threads} threads; median s/step over {args.steps} (peak RSS MB)")
     print("| implementation | " + " | ".join(MODES) + " | second / weight |")
     print("|---" * (len(MODES) + 2) + "|")
@@ -169,8 +164,8 @@ def main() -> None:
                 out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--memory-of", impl, mode], check=True,
                                      capture_output=True, text=True).stdout
                 mem = f" ({json.loads(out.strip().splitlines()[-1])['peak_rss_mb']:.0f})"
-            cells.append(f"{statistics.median(times[impl, mode]):.2f}{mem}")
-        ratio = statistics.median(times[impl, "second"]) / statistics.median(times[impl, "weight"])
+            cells.append(f"{times[impl, mode]:.2f}{mem}")
+        ratio = times[impl, "second"] / times[impl, "weight"]
         print(f"| {impl} | " + " | ".join(cells) + f" | {ratio:.2f}x |")
 
 

@@ -259,10 +259,15 @@ def release(path: Path) -> None:
         lock.close()
 
 
+def history_file(kind: str) -> str:
+    """The file of a run's epochs: a search's genotype_history.yaml, a training's history.yaml."""
+    return HISTORY if kind == "search" else TRAIN_HISTORY
+
+
 def run_history(run_dir: Path, kind: str) -> list[dict]:
-    """The epochs of a finished run's history (a search's genotype_history.yaml, a training's history.yaml), or one
-    message naming the file when it is lost or damaged."""
-    path = Path(run_dir) / (HISTORY if kind == "search" else TRAIN_HISTORY)
+    """The epochs of a finished run's history (history_file), or one message naming the file when it is lost or
+    damaged."""
+    path = Path(run_dir) / history_file(kind)
     hint = f"restore it, or move the {kind} run away so that it runs again"
     history = load_user_yaml(read_user_text(path, f"{kind} history", hint), path, hint)
     if not isinstance(history, list) or not history or not all(isinstance(e, dict) for e in history):

@@ -131,10 +131,10 @@ class Architect:
             # 2. dL_val(w', alpha)/dalpha and v = dL_val(w', alpha)/dw' from one backward pass
             loss, grads = self._loss_and_grad(val_batch, alphas + weights)
             d_alpha, v = grads[:len(alphas)], grads[len(alphas):]
-            with torch.no_grad():
-                for w, w0 in zip(weights, saved):
-                    w.copy_(w0)
-            if self.hvp == "exact":
+            if self.hvp == "exact":  # at w itself: the difference below sets w0 +- eps v on its own
+                with torch.no_grad():
+                    for w, w0 in zip(weights, saved):
+                        w.copy_(w0)
                 return loss, [da - eta * h for da, h in zip(d_alpha, self._exact_hvp(train_batch, weights, v))]
             eps = 0.01 / torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in v])).item()
             # 3. g+ and g- at w +- eps v: alpha gradients only, in float32 always. The two points are 0.01 apart

@@ -18,7 +18,7 @@ from .. import page
 from ..errors import UserError
 from ..io import read_user_text
 from ..render import render_genotype
-from ..runs import HISTORY, PREDICTIONS, TRAIN_HISTORY, run_history, run_info
+from ..runs import PREDICTIONS, history_file, run_history, run_info
 from ..space import Genotype
 
 # What a damaged file raises once read: a wrong type, a missing key, a number that is text, weights of the wrong
@@ -76,7 +76,7 @@ def read_csv(path: Path, what: str) -> list[dict]:
 
 def epochs_of(folder: Path, kind: str, what: str) -> list[dict]:
     """The epochs of a run's history (runs.run_history), or Missing naming `what` they would have shown."""
-    name = HISTORY if kind == "search" else TRAIN_HISTORY
+    name = history_file(kind)
     if not (folder / name).is_file():
         raise Missing(f"no {name}, so no {what}")
     try:
