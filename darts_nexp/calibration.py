@@ -58,8 +58,9 @@ def fit_temperature(labels: np.ndarray, scores: np.ndarray) -> float:
                                         options={"xatol": 1e-6}).x))
 
 
-def fit_platt(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """(T, b) of least cross-entropy between sigmoid(logit(score) / T + b) and Platt's targets.
+def fit_platt(labels: np.ndarray, scores: np.ndarray, targets: bool = True) -> tuple[float, float]:
+    """(T, b) of least cross-entropy between sigmoid(logit(score) / T + b) and Platt's targets (with `targets`
+    False: the labels themselves, which benchmarks/calibration_maps.py compares).
 
     A logistic regression on one feature, convex in (1 / T, b), fitted as Platt (1999) fitted it: not to the labels
     0 and 1 but to 1 / (N- + 2) for the good parts and (N+ + 1) / (N+ + 2) for the defects (N- and N+ their counts),
@@ -70,7 +71,8 @@ def fit_platt(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     labels = np.asarray(labels)
     z = _logit(scores)
     defects = int((labels == 1).sum())
-    target = np.where(labels == 1, (defects + 1) / (defects + 2), 1 / (len(labels) - defects + 2))
+    target = (np.where(labels == 1, (defects + 1) / (defects + 2), 1 / (len(labels) - defects + 2)) if targets
+              else labels.astype(np.float64))
 
     def loss_and_grad(p: np.ndarray) -> tuple[float, np.ndarray]:
         logits = p[0] * z + p[1]
