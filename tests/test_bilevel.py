@@ -76,10 +76,9 @@ def tiny_supernet():
 
 
 def test_exact_product_is_the_unrolled_gradient_of_a_supernet_and_restores_it():
-    """BatchNorm in training mode, max-pooling and the zero op all take the double backward. The paper's
-    difference is far off here: ReLU, max-pool and BatchNorm have kinks inside its step of 0.01 (measured in
-    float64: relative error 0.72 at the paper's step, 1e-4 only at a step of 1e-5, where float32 rounding would
-    drown it)."""
+    """BatchNorm in training mode, max-pooling and the zero op all take the double backward. (The paper's
+    difference is far off on a supernet: ReLU, max-pool and BatchNorm have kinks inside its step of 0.01;
+    docs/benchmarks.md, Search step cost.)"""
     model = tiny_supernet()
     train, val = batch(dims=(1, 12, 12)), batch(dims=(1, 12, 12))
     opt = torch.optim.SGD(model.weights(), lr=0.05, momentum=0.9, weight_decay=3e-4)
