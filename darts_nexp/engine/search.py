@@ -148,7 +148,7 @@ class SearchConfig(Derivation):
     amp: bool = True
     """bf16 autocast in every forward pass of the search, weight and architecture steps (CUDA only)"""
     channels_last: bool = True
-    """the channels-last memory format for the supernet, where it is faster: CUDA, and CPUs with oneDNN"""
+    """the channels-last memory format for the supernet (CUDA only: docs/benchmarks.md says why not on the CPU)"""
     compile: bool = False
     """torch.compile the supernet: the first steps of an epoch are slow while it compiles (docs/search.md)"""
     progress: bool = True

@@ -123,7 +123,7 @@ class TrainConfig:
     amp_dtype: Literal["bf16", "fp16"] = "bf16"
     """bf16, or fp16 (with loss scaling)"""
     channels_last: bool = True
-    """the channels-last memory format for the network, where it is faster: CUDA, and CPUs with oneDNN"""
+    """the channels-last memory format for the network (CUDA only: docs/benchmarks.md says why not on the CPU)"""
     compile: bool = False
     """torch.compile the network: the first steps are slow while it compiles (docs/training.md)"""
     progress: bool = True
