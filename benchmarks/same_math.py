@@ -8,10 +8,15 @@
 2. A weight step of that supernet: plain, fused, and in the channels-last memory format (network and batch).
 3. A training step of the final network of the protocol and the demo (DARTS_V2, C=8, 5 cells, CIFAR stem, batch
    32 of 1x64x64, AdamW): plain and channels-last.
+With --compile, 2 and 3 also run compiled (torch.compile, inductor, as `--compile true` does in the commands).
 
-Each timed call of every variant in turn, rep by rep; medians.
+Each timed call of every variant in turn, rep by rep; medians. Every variant of 2 and 3 starts from the same weights,
+and its first forward and backward pass, on one batch for all, is timed on its own (for the compiled one it
+includes compiling) and compared with the plain one's: the cosine of the weights' gradient, and for the supernet of
+the alphas' (the first order's architecture gradient). Same math means a cosine within rounding of 1.
 
-    python benchmarks/same_math.py [--reps 20] [--steps 5] [--threads 2]
+    python benchmarks/same_math.py [--reps 20] [--steps 5] [--threads 2] [--compile] [--no-edges]
+                                   [--steps-of supernet final]
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from darts_nexp.runtime import compile_in_place
 
 EDGES = ((8, 64, 1), (16, 64, 2), (16, 32, 1), (32, 32, 2), (32, 16, 1))
 
@@ -57,35 +64,39 @@ def edge_runs(C: int, size: int, stride: int, batch: int = 16) -> dict:
 
 
 def layout(model: torch.nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
-    """x in the memory format of variant `name`, the model moved to it."""
+    """x in the memory format of variant `name`, the model moved to it (and compiled, for "compiled")."""
+    if name == "compiled":
+        compile_in_place(model)
     if name == "channels-last":
         model.to(memory_format=torch.channels_last)
         return x.contiguous(memory_format=torch.channels_last)
     return x
 
 
-def supernet_runs(batch: int = 16) -> dict:
+def supernet_runs(variants: tuple[str, ...], batch: int = 16) -> dict:
+    """name -> (one weight step, the model it trains)."""
     from darts_nexp.bilevel.search_loop import weight_step
     from darts_nexp.supernet import SearchNetwork
 
     runs = {}
-    for name in ("plain", "fused", "channels-last"):
+    for name in variants:
         torch.manual_seed(0)
         model = SearchNetwork(num_classes=2, in_chans=3, init_channels=8, layers=5, stem="cifar")
         model.fuse_convolutions(name == "fused")
         opt = torch.optim.SGD(model.weights(), lr=0.025, momentum=0.9, weight_decay=3e-4)
         data = layout(model, torch.randn(batch, 3, 64, 64), name), torch.randint(0, 2, (batch,))
-        runs[name] = lambda model=model, opt=opt, data=data: weight_step(model, data, opt, grad_clip=5.0)
+        runs[name] = (lambda model=model, opt=opt, data=data: weight_step(model, data, opt, grad_clip=5.0)), model
     return runs
 
 
-def final_runs(batch: int = 32) -> dict:
+def final_runs(variants: tuple[str, ...], batch: int = 32) -> dict:
+    """name -> (one training step, the model it trains)."""
     from darts_nexp.final import FinalNetwork
     from darts_nexp.space import Genotype
 
     genotype = Genotype.load(Path(__file__).resolve().parents[1] / "genotypes" / "darts_v2.yaml")
     runs = {}
-    for name in ("plain", "channels-last"):
+    for name in variants:
         torch.manual_seed(0)
         model = FinalNetwork(genotype, init_channels=8, layers=5, stem="cifar", stem_multiplier=2, auxiliary=False)
         opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
@@ -95,8 +106,31 @@ def final_runs(batch: int = 32) -> dict:
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(model(x), y).backward()
             opt.step()
-        runs[name] = step
+        runs[name] = step, model
     return runs
+
+
+def first_gradients(models: dict) -> tuple[dict[str, float], dict[str, str]]:
+    """Each model's first forward and backward pass, on one batch for all: its time (for a compiled model, that
+    includes compiling), and how its gradients agree with the plain model's, at the same starting weights."""
+    torch.manual_seed(1)
+    x, y = torch.randn(16, models["plain"].model_args["in_chans"], 64, 64), torch.randint(0, 2, (16,))
+    times, grads = {}, {}
+    for name, model in models.items():
+        start = time.perf_counter()
+        F.cross_entropy(model(x), y).backward()
+        times[name] = time.perf_counter() - start
+        alphas = {id(p) for p in getattr(model, "alphas", list)()}
+        grads[name] = {kind: torch.cat([p.grad.flatten() for p in model.parameters() if (id(p) in alphas) == is_alpha])
+                       for kind, is_alpha in (("weight", False), ("alpha", True)) if not is_alpha or alphas}
+        model.zero_grad(set_to_none=True)
+
+    def cosine(a, b):  # in float64: a float32 cosine of a long vector can round to above 1
+        return F.cosine_similarity(a.double(), b.double(), dim=0).item()
+
+    agreement = {name: ", ".join(f"{kind}-gradient cosine {cosine(g, grads['plain'][kind]):.6f}"
+                                 for kind, g in found.items()) for name, found in grads.items()}
+    return times, agreement
 
 
 def main() -> None:
@@ -104,17 +138,27 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="also the steps compiled by torch.compile (inductor)")
+    parser.add_argument("--edges", action=argparse.BooleanOptionalAction, default=True, help="time the edges (1.)")
+    parser.add_argument("--steps-of", nargs="+", choices=("supernet", "final"), default=("supernet", "final"),
+                        help="whose steps to time (2. and 3.)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads; forward + backward of one edge, batch 16")
-    for C, size, stride in EDGES:
+    print(f"torch {torch.__version__}, {args.threads} threads")
+    for C, size, stride in EDGES if args.edges else ():
         t = interleaved(edge_runs(C, size, stride), args.reps)
-        print(f"edge C={C:>2} {size}x{size} stride {stride}: plain {1e3 * t['plain']:7.2f} ms, fused "
-              f"{1e3 * t['fused']:7.2f} ms, fused/plain {t['fused'] / t['plain']:.2f}")
-    for what, runs in (("weight step of the supernet", supernet_runs()), ("training step of the final network",
-                                                                          final_runs())):
-        t = interleaved(runs, args.steps)
+        print(f"edge C={C:>2} {size}x{size} stride {stride} (forward + backward, batch 16): plain "
+              f"{1e3 * t['plain']:7.2f} ms, fused {1e3 * t['fused']:7.2f} ms, fused/plain {t['fused'] / t['plain']:.2f}")
+    compiled = ("compiled",) if args.compile else ()
+    steps_of = {"supernet": ("weight step of the supernet", supernet_runs, ("plain", "fused", "channels-last")),
+                "final": ("training step of the final network", final_runs, ("plain", "channels-last"))}
+    for what, make_runs, variants in (steps_of[name] for name in args.steps_of):
+        runs = make_runs(variants + compiled)
+        first, agreement = first_gradients({name: model for name, (_, model) in runs.items()})
+        t = interleaved({name: fn for name, (fn, _) in runs.items()}, args.steps)
         print(f"{what}: " + ", ".join(f"{name} {t[name]:.3f} s ({t[name] / t['plain']:.2f} of plain)" for name in t))
+        for name in t:
+            print(f"  {name}: first forward and backward {first[name]:.1f} s; {agreement[name]}")
 
 
 if __name__ == "__main__":
