@@ -100,7 +100,7 @@ def test_evaluate_names_a_truncated_best_pt_and_a_damaged_run_json(runs, tmp_pat
 def test_a_kept_search_that_lost_its_history_is_named(runs, tmp_path, capsys):
     """A multi-seed search run again keeps its finished searches, reading their genotype_history.yaml."""
     out = tmp_path / "multi"
-    args = search_args(runs / "data", out, "--search-seeds", "0", "1")
+    args = search_args(runs / "data", out, "--search-seeds", "0", "1", "--select-by", "supernet")  # no short trainings
     search(args)
     again = ["--resume", out, "--progress", "false"]
     history = out / "seed-1" / "genotype_history.yaml"

@@ -721,9 +721,10 @@ def choice_lines(cells: list[Cell], rows: list[dict], spent: dict, cfg: Protocol
     lines += ["", "How well each signal ranked the candidates by their final test AUC (mean over training seeds), as "
                   "Spearman's rho:", ""]
     for name, key, pool, what in signal:
-        rho = spearman([getattr(c, key) for c in pool], [mean_auc.get(c.name, math.nan) for c in pool])
-        lines.append(f"- {name}, over the {len(pool)} {what}: " + ("not defined (fewer than 3 cells, or ties)"
-                                                                   if math.isnan(rho) else f"{rho:+.2f}"))
+        pool = [c for c in pool if math.isfinite(mean_auc.get(c.name, math.nan))]  # --train-unchosen false skips some
+        rho = spearman([getattr(c, key) for c in pool], [mean_auc[c.name] for c in pool])
+        lines.append(f"- {name}, over the {len(pool)} {what} with a final training: " + (
+            "not defined (fewer than 3 cells, or ties)" if math.isnan(rho) else f"{rho:+.2f}"))
     lines += cost_of_arms(chosen, best_random, cells, rows, spent, cfg)
     lines += ["", f"A difference from the mean random cell is known to its paired standard error over the training "
                   f"seeds and, beside it, the sampling error of a mean of {len(random)} random cells "

@@ -76,7 +76,8 @@ class SearchConfig(Derivation):
     select_by: Annotated[Optional[Literal["supernet", "retrain"]], DEFAULT_IN_HELP] = None
     """with several --search-seeds, how the cell is chosen: supernet (the supernet's validation AUC at the end of
     its search; free) or retrain (each cell's final network trained from scratch for --select-epochs and scored on
-    its validation split, as the DARTS paper chose; the test split is never used). Default: supernet"""
+    its validation split, as the DARTS paper chose; the test split is never used). Default: retrain, which chose
+    better than the supernet's AUC in both CPU-scale protocol runs (docs/search.md)"""
     select_epochs: int = 1
     """--select-by retrain: epochs of each cell's short training"""
     select_train: Annotated[Optional[str], DEFAULT_IN_HELP] = None

@@ -5,11 +5,11 @@ With `--search-seeds 0 1 2 3` the search runs once per seed, each a search run o
 that resumes on its own, and exports its cell (read by --derive) to RUN_DIR/candidates/seed-<seed>.yaml. One cell
 is then chosen by --select-by:
 
-- supernet: the supernet's validation AUC at the end of its search. It costs nothing, and at CPU scale it ranked
-  one search's cells as their test AUC did (docs/benchmarks.md);
-- retrain: each cell's final network is trained from scratch for --select-epochs on the training split of
-  --select-train's recipe, in RUN_DIR/select-seed-<seed>, and scored on its validation split. That was the paper's
-  way; the test split is never scored.
+- retrain (the default): each cell's final network is trained from scratch for --select-epochs on the training
+  split of --select-train's recipe, in RUN_DIR/select-seed-<seed>, and scored on its validation split. That was the
+  paper's way; the test split is never scored;
+- supernet: the supernet's validation AUC at the end of its search. It costs nothing, but at CPU scale it chose the
+  worst of the searched cells trained in both protocol runs (docs/benchmarks.md, Choosing the cell).
 
 RUN_DIR gets candidates.csv (one row per search), genotype.yaml (the chosen cell) and its drawings, and the chosen
 cell is exported to --genotype-out. With one seed the search is the plain one of engine/search.py. Several seeds
@@ -199,7 +199,7 @@ def run(cfg: SearchConfig, resume: bool = False) -> SearchResult:
     if distributed.launched():
         raise UserError("--search-seeds is not supported under torchrun yet: launch one torchrun search per seed "
                         "(--seed S --out DIR/seed-S), or run the several searches in one process")
-    by = cfg.select_by or "supernet"
+    by = cfg.select_by or "retrain"
     tcfg = recipe(cfg) if by == "retrain" else None
     start = time.time()
     run = Run.open(cfg.out, "search", resume)
