@@ -13,6 +13,7 @@ from darts_nexp.cli.search import main as search_main
 from darts_nexp.engine.train import TrainConfig
 from darts_nexp.cli.parse import parse_command
 from darts_nexp.cli.sections import section_fields
+from darts_nexp.engine.derive import DeriveConfig
 from darts_nexp.config import dump_yaml, from_dict, read_yaml
 from darts_nexp.errors import UserError
 from darts_nexp.runs import Run
@@ -196,6 +197,9 @@ def test_one_file_serves_every_command(tmp_path):
     search_cfg, _ = parse_command(SearchConfig, ["--config", str(shared)], "", "search")
     assert (search_cfg.seed, search_cfg.data.image_size, search_cfg.batch_size, search_cfg.epochs) == (
         3, [32, 32], 8, 2)
+    shared.write_text("data: {image_size: [32, 32]}\nderive: {derive_images: 16}\n")  # derive has no data
+    derive_cfg, _ = parse_command(DeriveConfig, ["RUN", "--config", str(shared)], "", "derive", resumable=False)
+    assert derive_cfg.derive_images == 16
     shared.write_text("epoch: 3\n")
     for cls, section in ((EvaluateConfig, "evaluate"), (SearchConfig, "search")):
         with pytest.raises(UserError, match="unknown key.*epoch"):

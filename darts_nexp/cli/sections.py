@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from ..engine.derive import DeriveConfig
 from ..engine.ensemble import EnsembleConfig
 from ..engine.evaluate import EvaluateConfig
 from ..engine.explain import ExplainConfig
@@ -18,7 +19,7 @@ from ..engine.train import TrainConfig
 
 SECTIONS = {"search": SearchConfig, "train": TrainConfig, "evaluate": EvaluateConfig, "export": ExportConfig,
             "latency": LatencyConfig, "latency-table": LatencyTableConfig, "explain": ExplainConfig,
-            "features": FeaturesConfig, "ensemble": EnsembleConfig, "protocol": ProtocolConfig}
+            "features": FeaturesConfig, "ensemble": EnsembleConfig, "protocol": ProtocolConfig, "derive": DeriveConfig}
 
 
 def _dotted(cls, prefix: str = "") -> set[str]:
