@@ -120,9 +120,10 @@ def first_gradients(models: dict) -> tuple[dict[str, float], dict[str, str]]:
         start = time.perf_counter()
         F.cross_entropy(model(x), y).backward()
         times[name] = time.perf_counter() - start
-        alphas = {id(p) for p in getattr(model, "alphas", list)()}
-        grads[name] = {kind: torch.cat([p.grad.flatten() for p in model.parameters() if (id(p) in alphas) == is_alpha])
-                       for kind, is_alpha in (("weight", False), ("alpha", True)) if not is_alpha or alphas}
+        alphas = model.alphas() if hasattr(model, "alphas") else []  # a supernet's; a final network has none
+        weights = [p for p in model.parameters() if all(p is not a for a in alphas)]
+        grads[name] = {kind: torch.cat([p.grad.flatten() for p in group])
+                       for kind, group in (("weight", weights), ("alpha", alphas)) if group}
         model.zero_grad(set_to_none=True)
 
     def cosine(a, b):  # in float64: a float32 cosine of a long vector can round to above 1
