@@ -50,7 +50,7 @@ def search_case(args, size, options):
     cfg.validate()
     device = torch.device(args.device)
     model, weight_opt, _, architect = search_cli.build(cfg, device)
-    layout = torch.channels_last if cfg.channels_last and device.type == "cuda" else torch.contiguous_format
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
 
     def batch():
         x = torch.randn(cfg.batch_size, 1, *size, device=device).contiguous(memory_format=layout)
@@ -73,13 +73,14 @@ def train_case(args, size, options):
     from darts_nexp.runtime import Amp, compile_in_place
     from darts_nexp.space import auto_stem
 
-    options = {k: v for k, v in options.items() if k != "channels_last"}
     cfg = train_cli.TrainConfig(model=args.model, genotype="darts_v2"
                                 if args.model == "darts" else None, batch_size=args.train_batch, stem=auto_stem(size),
                                 init_channels=args.train_channels, layers=args.train_layers, **options)
     cfg.validate()
     device = torch.device(args.device)
     model = train_cli.build_model(cfg, train_cli.load_genotype(cfg)).to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
     if cfg.compile:
         compile_in_place(model, "forward_train")
     optimizer, amp = train_cli.make_optimizer(cfg, model), Amp(device, cfg.amp, cfg.amp_dtype)

@@ -9,6 +9,7 @@ Setup of docs/benchmarks.md: search network C=8, 5 layers, 2 classes, batch 16, 
 them alike; median over --steps. Peak memory: each mode alone in a fresh subprocess (VmHWM from /proc/self/status).
 
     python benchmarks/search_step.py [--steps 5] [--warmup 1] [--device cpu] [--channels-last] [--modes ...] [--bf16]
+                                     [--net benchmark|demo]
     python benchmarks/search_step.py --profile [--peak-gflops 166]
 """
 from __future__ import annotations
@@ -26,10 +27,14 @@ import torch
 from darts_nexp.runtime import peak_memory_mb
 
 MODES = ("weight", "first", "second", "second-exact")
+# --net: the benchmarks' supernet (the setup above), or the one `make demo` searches (configs/demo.yaml), whose
+# convolutions are so small that the time outside them shows.
+NETS = {"benchmark": dict(in_chans=3, init_channels=8, layers=5, stem_multiplier=3),
+        "demo": dict(in_chans=1, init_channels=4, layers=3, stem_multiplier=2)}
 BF16 = "+bf16"  # a mode's suffix: its forward passes under bf16 autocast (the finite-difference passes stay float32)
 
 
-def setup(device: str, threads: int, channels_last: bool):
+def setup(device: str, threads: int, channels_last: bool, net: str = "benchmark"):
     from darts_nexp.bilevel import Architect
     from darts_nexp.bilevel.search_loop import weight_step
     from darts_nexp.supernet import SearchNetwork
@@ -37,7 +42,7 @@ def setup(device: str, threads: int, channels_last: bool):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     dev = torch.device(device)
-    model = SearchNetwork(num_classes=2, in_chans=3, init_channels=8, layers=5, stem="cifar").to(dev)
+    model = SearchNetwork(num_classes=2, stem="cifar", **NETS[net]).to(dev)
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=layout)
     weight_opt = torch.optim.SGD(model.weights(), lr=0.025, momentum=0.9, weight_decay=3e-4)
@@ -51,7 +56,7 @@ def setup(device: str, threads: int, channels_last: bool):
                            f"second-exact{suffix}": Architect(model, "second", hvp="exact", autocast=autocast)})
 
     def batch():
-        x = torch.randn(16, 3, 64, 64, device=dev).contiguous(memory_format=layout)
+        x = torch.randn(16, NETS[net]["in_chans"], 64, 64, device=dev).contiguous(memory_format=layout)
         return x, torch.randint(0, 2, (16,), device=dev)
 
     def step(mode: str) -> float:
@@ -110,7 +115,7 @@ def profile(step, modes, peak_gflops: float | None, top: int = 8) -> None:
 
 
 def peak_memory(mode: str, args) -> dict:
-    step = setup(args.device, args.threads, args.channels_last)
+    step = setup(args.device, args.threads, args.channels_last, args.net)
     for _ in range(2):
         step(mode)
     out = {"peak_rss_mb": peak_memory_mb(torch.device("cpu"))}  # this subprocess's own peak (VmHWM)
@@ -127,6 +132,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
+    parser.add_argument("--net", choices=tuple(NETS), default="benchmark")
     parser.add_argument("--bf16", action="store_true", help="each mode also under bf16 autocast, interleaved")
     parser.add_argument("--profile", action="store_true", help="FLOPs and an operator profile of each mode instead")
     parser.add_argument("--peak-gflops", type=float, help="the machine's float32 peak, for the share achieved")
@@ -136,7 +142,7 @@ def main() -> None:
         print(json.dumps(peak_memory(args.memory_of, args)))
         return
     modes = [m + suffix for m in args.modes for suffix in ("", BF16)[:1 + args.bf16]]
-    step = setup(args.device, args.threads, args.channels_last)
+    step = setup(args.device, args.threads, args.channels_last, args.net)
     if args.profile:
         profile(step, modes, args.peak_gflops)
         return

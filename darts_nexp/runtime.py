@@ -76,15 +76,6 @@ class Amp:
         return torch.autocast(self.device_type, dtype=self.dtype)
 
 
-def to_channels_last(model: torch.nn.Module, device: torch.device) -> None:
-    """Move `model` to the channels-last memory format on CUDA; elsewhere it stays as it is. On the CPU the format
-    is faster (a supernet's weight step in 0.59 of the time on a 2-core Zen 4, docs/benchmarks.md), but the demo's
-    search died in its first backward pass there ("double free or corruption", torch 2.14.1), so the CPU keeps the
-    default format until that is understood."""
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-
-
 def compile_in_place(model: torch.nn.Module, *methods: str) -> None:
     """torch.compile `model` in place: calling it, and each named method (such as `forward_train`), runs compiled
     code, while its class, attributes and state_dict keys stay as they are, so checkpoints do not depend on it."""

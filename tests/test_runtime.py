@@ -8,7 +8,7 @@ import torch
 from conftest import REAL_USABLE_CPUS
 
 from darts_nexp.errors import UserError
-from darts_nexp.runtime import memory_note, set_threads, start_runtime, to_channels_last
+from darts_nexp.runtime import memory_note, set_threads, start_runtime
 
 
 def test_threads_follow_the_affinity_mask(monkeypatch):
@@ -43,11 +43,3 @@ def test_the_memory_note_skips_epochs_without_a_figure():
     note = memory_note([{"val_auc": 0.5}, {"peak_mb": 1234.4}], cpu)
     assert note == "peak memory 1,234 MiB (resident, whole process)"
     assert memory_note([{"val_auc": 0.5}], cpu) == "peak memory not known on this system"
-
-
-def test_a_cpu_model_keeps_the_default_memory_format():
-    """Channels-last crashed the demo's search on the CPU (a double free in its first backward pass, torch 2.14.1):
-    there the model stays as it is."""
-    conv = torch.nn.Conv2d(4, 4, 3)
-    to_channels_last(conv, torch.device("cpu"))
-    assert conv.weight.is_contiguous() and not conv.weight.is_contiguous(memory_format=torch.channels_last)

@@ -1,11 +1,16 @@
 """The search space: every op keeps channels and rounds odd sizes up; genotype files round-trip and fail clearly."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from darts_nexp.errors import UserError
 from darts_nexp.space import PRIMITIVES, Genotype, create_op, plan_cells, reduction_layers
+from darts_nexp.space.ops import FactorizedReduce
 from darts_nexp.space.skeleton import Stem
 
 GENOTYPE_FILES = sorted(Path(__file__).resolve().parents[1].glob("genotypes/*.yaml"))
@@ -18,6 +23,32 @@ def test_op_keeps_channels_and_divides_size(name, stride, size):
     op = create_op(name, 6, stride, affine=True)
     y = op(torch.randn(2, 6, *size))
     assert y.shape == (2, 6, -(-size[0] // stride), -(-size[1] // stride))
+
+
+@pytest.mark.parametrize("size", [(12, 12), (9, 8)])
+def test_factorized_reduce_is_two_shifted_stride_2_convolutions(size):
+    """The op slices before stride-1 convolutions (space/ops.py says why); the math is the paper's strided one."""
+    op = FactorizedReduce(6, 8).double().train()
+    x = torch.randn(2, 6, *size, dtype=torch.float64)
+    relu_x = torch.relu(x)
+    shifted = F.pad(relu_x, (0, 1, 0, 1))[:, :, 1:, 1:]
+    paths = [F.conv2d(relu_x, op.conv_1.weight, stride=2), F.conv2d(shifted, op.conv_2.weight, stride=2)]
+    expected = F.batch_norm(torch.cat(paths, 1), None, None, op.bn.weight, op.bn.bias, training=True)
+    torch.testing.assert_close(op(x), expected)
+
+
+def test_channels_last_factorized_reduce_survives_its_backward_pass():
+    """torch 2.14.1's channels-last weight gradient of a stride-2 1x1 conv with 4 input channels at 64x64 writes
+    outside its buffer on AVX2 and AVX-512 CPUs, and the demo's search died of it; it runs in a child process under
+    glibc's heap checks, so that a corruption fails this test instead of killing the suite."""
+    code = ("import torch; from darts_nexp.space.ops import FactorizedReduce\n"
+            "op = FactorizedReduce(4, 4).to(memory_format=torch.channels_last)\n"
+            "for _ in range(5):\n"
+            "    x = torch.randn(16, 4, 64, 64).contiguous(memory_format=torch.channels_last).requires_grad_()\n"
+            "    op(x).sum().backward()\n")
+    env = dict(os.environ, MALLOC_CHECK_="3", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_unknown_op_lists_choices():

@@ -28,7 +28,7 @@ from ..io import WriteFailed, write_atomic
 from ..loops import weight_optimizer
 from ..render import INSTALL_HINT, render_genotype
 from ..runs import COMMANDS, CONFIG, GENOTYPE, HISTORY, SEARCH_CHECKPOINT, Run, load_checkpoint
-from ..runtime import Amp, compile_in_place, memory_note, start_runtime, to_channels_last
+from ..runtime import Amp, compile_in_place, memory_note, start_runtime
 from ..space import Genotype
 from ..supernet import SearchNetwork
 from ..supernet.derive import perturbation
@@ -149,7 +149,7 @@ class SearchConfig(Derivation):
     amp: bool = True
     """bf16 autocast in every forward pass of the search, weight and architecture steps (CUDA only)"""
     channels_last: bool = True
-    """the channels-last memory format for the supernet (CUDA only: docs/benchmarks.md says why not on the CPU)"""
+    """the channels-last memory format for the supernet: faster on the CPU and the GPU (docs/benchmarks.md)"""
     compile: bool = False
     """torch.compile the supernet: the first steps of an epoch are slow while it compiles (docs/search.md)"""
     progress: bool = True
@@ -234,7 +234,7 @@ def build(cfg: SearchConfig, device: torch.device, ranks: distributed.Ranks = di
     weight_opt = weight_optimizer(cfg.optimizer, model.weights(), cfg.lr, cfg.momentum, cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, cfg.epochs, eta_min=cfg.lr_min)
     if cfg.channels_last:
-        to_channels_last(model, device)
+        model.to(memory_format=torch.channels_last)
     if cfg.compile:
         compile_in_place(model)
     architect = Architect(model, cfg.order, cfg.arch_lr, tuple(cfg.arch_betas), cfg.arch_weight_decay,

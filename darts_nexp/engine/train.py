@@ -33,7 +33,7 @@ from ..metrics import check_threshold_options, choose_threshold
 from ..models import DARTS, check_model_name, create_model, load_model, split_parameters
 from ..report import write_report, write_submission
 from ..runs import BEST, COMMANDS, CONFIG, GENOTYPE, LAST, SUBMISSION, TRAIN_HISTORY, Run, load_checkpoint
-from ..runtime import Amp, compile_in_place, memory_note, start_runtime, to_channels_last
+from ..runtime import Amp, compile_in_place, memory_note, start_runtime
 from ..space import Genotype
 from .inputs import resolve_input
 from .lifecycle import keeping, open_run, run_epochs, start_run
@@ -123,7 +123,7 @@ class TrainConfig:
     amp_dtype: Literal["bf16", "fp16"] = "bf16"
     """bf16, or fp16 (with loss scaling)"""
     channels_last: bool = True
-    """the channels-last memory format for the network (CUDA only: docs/benchmarks.md says why not on the CPU)"""
+    """the channels-last memory format for the network: faster on the CPU and the GPU (docs/benchmarks.md)"""
     compile: bool = False
     """torch.compile the network: the first steps are slow while it compiles (docs/training.md)"""
     progress: bool = True
@@ -365,7 +365,7 @@ def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: tor
               f"{size['multiply_adds'] / 1e6:.0f}M multiply-adds per image")
         model.to(device)
         if cfg.channels_last:
-            to_channels_last(model, device)
+            model.to(memory_format=torch.channels_last)
         if cfg.compile:
             compile_in_place(model, "forward_train")
         job = TrainJob(cfg, run, model, splits, ranks, device, state)

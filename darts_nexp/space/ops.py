@@ -72,20 +72,25 @@ class FactorizedReduce(nn.Module):
 
     The shifted path is padded on the bottom and right first, so both paths give ceil(H/2) x ceil(W/2) for odd
     sizes too (the reference slices `x[:, :, 1:, 1:]` and breaks there).
+
+    The stride is taken by slicing, and the convs run at stride 1: the same math, but in torch 2.14.1 the CPU's
+    weight gradient of a channels-last stride-2 1x1 conv with few input channels (2 to 15 with AVX-512, under 8
+    with AVX2) writes outside its buffer and kills the process ("double free or corruption"; docs/benchmarks.md).
     """
 
     def __init__(self, C_in: int, C_out: int, affine: bool = True):
         super().__init__()
         assert C_out % 2 == 0, "FactorizedReduce needs an even number of output channels"
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x):
         x = self.relu(x)
-        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        even = x[:, :, ::2, ::2]
+        odd = F.pad(x, (0, 1, 0, 1))[:, :, 1::2, 1::2]
+        return self.bn(torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1))
 
 
 def _skip(C, stride, affine):
