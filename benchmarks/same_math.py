@@ -9,6 +9,11 @@
 3. A training step of the final network of the protocol and the demo (DARTS_V2, C=8, 5 cells, CIFAR stem, batch
    32 of 1x64x64, AdamW): plain and channels-last.
 With --compile, 2 and 3 also run compiled (torch.compile, inductor, as `--compile true` does in the commands).
+4. Two kernels the search space routes around on the CPU (space/ops.py), forward and backward, batch 16:
+   BatchNorm of a channels-last tensor with C channels at 64x64, by nn.BatchNorm2d in the default format, by
+   nn.BatchNorm2d channels-last, and by the space's BatchNorm2d (the default format for counts that fill no
+   vector); and a dil_conv's depthwise convolution on a reduction edge (stride 2, dilation 2), nn.Conv2d in
+   either format against the space's DilatedConv2d (undilated, on the strided grid) channels-last.
 
 Each timed call of every variant in turn, rep by rep; medians. Every variant of 2 and 3 starts from the same weights,
 and its first forward and backward pass, on one batch for all, is timed on its own (for the compiled one it
@@ -16,7 +21,7 @@ includes compiling) and compared with the plain one's: the cosine of the weights
 the alphas' (the first order's architecture gradient). Same math means a cosine within rounding of 1.
 
     python benchmarks/same_math.py [--reps 20] [--steps 5] [--threads 2] [--compile] [--no-edges]
-                                   [--steps-of supernet final]
+                                   [--steps-of supernet final] [--no-kernels]
 """
 from __future__ import annotations
 
@@ -61,6 +66,37 @@ def edge_runs(C: int, size: int, stride: int, batch: int = 16) -> dict:
             op(x, weights).sum().backward()
         return fn
     return {name: run(op) for name, op in ops.items()}
+
+
+BN_CHANNELS = (4, 6, 8, 10, 12, 16, 20, 24, 32)
+DIL_CONVS = ((8, 64, 3), (8, 64, 5), (16, 32, 3), (16, 32, 5))  # (C, input size, kernel) of the demo's reductions
+
+
+def _forward_backward(module: torch.nn.Module, x: torch.Tensor):
+    g = module(x).detach().normal_()
+
+    def fn():
+        module(x).backward(g)
+    return fn
+
+
+def kernel_runs(what: str, C: int, size: int, kernel: int = 3) -> dict:
+    """Variants of one BatchNorm ("bn") or strided dilated depthwise convolution ("dil") on a batch of 16."""
+    from darts_nexp.space.ops import BatchNorm2d, DilatedConv2d
+
+    torch.manual_seed(0)
+    x = torch.randn(16, C, size, size)
+    cl = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    x.requires_grad_()
+    if what == "bn":
+        return {"default format": _forward_backward(torch.nn.BatchNorm2d(C), x),
+                "channels-last": _forward_backward(torch.nn.BatchNorm2d(C), cl),
+                "ours": _forward_backward(BatchNorm2d(C), cl)}
+    args = (C, C, kernel, 2, 2 * (kernel // 2))
+    convs = [cls(*args, dilation=2, groups=C, bias=False) for cls in (torch.nn.Conv2d, torch.nn.Conv2d, DilatedConv2d)]
+    return {"default format": _forward_backward(convs[0], x),
+            "channels-last": _forward_backward(convs[1].to(memory_format=torch.channels_last), cl),
+            "ours": _forward_backward(convs[2].to(memory_format=torch.channels_last), cl)}
 
 
 def layout(model: torch.nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
@@ -141,8 +177,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also the steps compiled by torch.compile (inductor)")
     parser.add_argument("--edges", action=argparse.BooleanOptionalAction, default=True, help="time the edges (1.)")
-    parser.add_argument("--steps-of", nargs="+", choices=("supernet", "final"), default=("supernet", "final"),
-                        help="whose steps to time (2. and 3.)")
+    parser.add_argument("--kernels", action=argparse.BooleanOptionalAction, default=True,
+                        help="time the kernels (4.)")
+    parser.add_argument("--steps-of", nargs="*", choices=("supernet", "final"), default=("supernet", "final"),
+                        help="whose steps to time (2. and 3.); with no names, none")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads")
@@ -150,6 +188,13 @@ def main() -> None:
         t = interleaved(edge_runs(C, size, stride), args.reps)
         print(f"edge C={C:>2} {size}x{size} stride {stride} (forward + backward, batch 16): plain "
               f"{1e3 * t['plain']:7.2f} ms, fused {1e3 * t['fused']:7.2f} ms, fused/plain {t['fused'] / t['plain']:.2f}")
+    for what, name, shapes in (("bn", "BatchNorm", [(C, 64) for C in BN_CHANNELS] if args.kernels else []),
+                               ("dil", "strided dil_conv", DIL_CONVS if args.kernels else [])):
+        for C, size, *kernel in shapes:
+            t = interleaved(kernel_runs(what, C, size, *kernel), args.reps)
+            label = f"{name} C={C:>2} {size}x{size}" + (f" {kernel[0]}x{kernel[0]}" if kernel else "")
+            print(f"{label} (forward + backward): " + ", ".join(f"{v} {1e3 * t[v]:6.2f} ms" for v in t)
+                  + f", ours/channels-last {t['ours'] / t['channels-last']:.2f}")
     compiled = ("compiled",) if args.compile else ()
     steps_of = {"supernet": ("weight step of the supernet", supernet_runs, ("plain", "fused", "channels-last")),
                 "final": ("training step of the final network", final_runs, ("plain", "channels-last"))}

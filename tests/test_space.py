@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from darts_nexp.errors import UserError
 from darts_nexp.space import PRIMITIVES, Genotype, create_op, plan_cells, reduction_layers
-from darts_nexp.space.ops import FactorizedReduce
+from darts_nexp.space.ops import BatchNorm2d, DilatedConv2d, FactorizedReduce
 from darts_nexp.space.skeleton import Stem
 
 GENOTYPE_FILES = sorted(Path(__file__).resolve().parents[1].glob("genotypes/*.yaml"))
@@ -49,6 +49,47 @@ def test_channels_last_factorized_reduce_survives_its_backward_pass():
     env = dict(os.environ, MALLOC_CHECK_="3", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("size", [(12, 12), (9, 8), (7, 11)])
+def test_a_strided_dilated_convolution_runs_on_the_grid_it_reads(kernel, size):
+    """dil_conv on a reduction edge (stride 2, dilation 2) runs undilated on x[::2, ::2]: the same outputs and
+    gradients as the strided dilated convolution, odd sizes included."""
+    conv = DilatedConv2d(6, 6, kernel, 2, 2 * (kernel // 2), dilation=2, groups=6, bias=False).double()
+    x = torch.randn(2, 6, *size, dtype=torch.float64, requires_grad=True)
+    expected = F.conv2d(x, conv.weight, None, 2, 2 * (kernel // 2), 2, 6)
+    y = conv(x)
+    torch.testing.assert_close(y, expected)
+    g = torch.randn_like(y)
+    ours = torch.autograd.grad(y, (x, conv.weight), g)
+    torch.testing.assert_close(ours, torch.autograd.grad(expected, (x, conv.weight), g))
+
+
+@pytest.mark.parametrize("channels, default_format", [(4, True), (10, True), (8, False), (32, False)])
+def test_batchnorm_takes_few_channels_last_channels_through_the_default_format(monkeypatch, channels,
+                                                                               default_format):
+    """Counts that fill no vector go through the default format (torch's channels-last CPU kernel is slow there),
+    the others stay channels-last; either way the output, its format, the gradient and the running statistics are
+    those of nn.BatchNorm2d."""
+    seen, forward = [], torch.nn.BatchNorm2d.forward
+
+    def recording(self, x):
+        seen.append(x.is_contiguous())
+        return forward(self, x)
+
+    monkeypatch.setattr(torch.nn.BatchNorm2d, "forward", recording)
+    ours, plain = BatchNorm2d(channels), torch.nn.BatchNorm2d(channels)
+    plain.load_state_dict(ours.state_dict())
+    x = torch.randn(4, channels, 16, 16).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y, expected = ours(x), plain(x)
+    assert seen[0] is default_format
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, expected)
+    g = torch.randn_like(y)
+    grads = [torch.autograd.grad(out, x, g) for out in (y, expected)]
+    torch.testing.assert_close(*grads)
+    torch.testing.assert_close(ours.state_dict(), plain.state_dict())
 
 
 def test_unknown_op_lists_choices():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
-from .ops import FactorizedReduce, ReLUConvBN
+from .ops import BatchNorm2d, FactorizedReduce, ReLUConvBN
 
 STEMS = ("cifar", "imagenet")
 STEM_STRIDE = {"cifar": 1, "imagenet": 8}
@@ -115,20 +115,20 @@ class Stem(nn.Module):
         C_stem, _ = stem_channels(style, C, stem_multiplier)
         self.style = style
         if style == "cifar":
-            self.stem0 = nn.Sequential(nn.Conv2d(in_chans, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
+            self.stem0 = nn.Sequential(nn.Conv2d(in_chans, C_stem, 3, padding=1, bias=False), BatchNorm2d(C_stem))
             self.stem1 = None
         else:
             self.stem0 = nn.Sequential(
                 nn.Conv2d(in_chans, C // 2, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(C // 2),
+                BatchNorm2d(C // 2),
                 nn.ReLU(inplace=True),
                 nn.Conv2d(C // 2, C, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(C),
+                BatchNorm2d(C),
             )  # (B, C, H/4, W/4)
             self.stem1 = nn.Sequential(
                 nn.ReLU(inplace=False),
                 nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(C),
+                BatchNorm2d(C),
             )  # (B, C, H/8, W/8)
 
     def forward(self, x):

@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..space import POOLING, PRIMITIVES, create_op
+from ..space.ops import BatchNorm2d
 
 
 def _without_leading_relu(op: nn.Module) -> nn.Module | None:
@@ -84,7 +85,7 @@ class MixedOp(nn.Module):
         ops = []
         for name in self.names:
             op = create_op(name, C // partial, stride, affine=False)
-            ops.append(nn.Sequential(op, nn.BatchNorm2d(C // partial, affine=False)) if name in POOLING else op)
+            ops.append(nn.Sequential(op, BatchNorm2d(C // partial, affine=False)) if name in POOLING else op)
         self.ops = nn.ModuleList(ops)
         # Plain lists, not submodules: these views share the parameters registered through self.ops.
         self._after_relu = [_without_leading_relu(op) for op in ops]
