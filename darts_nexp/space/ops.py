@@ -72,12 +72,18 @@ class DilatedConv2d(nn.Conv2d):
     twice as long channels-last as in the default format; this way it runs 4 to 7 times faster channels-last
     (torch 2.14.1, docs/benchmarks.md)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         s = self.stride[0]
         same = tuple(d * (k // 2) for d, k in zip(self.dilation, self.kernel_size))
-        if s > 1 and self.stride == self.dilation == (s, s) and self.padding == same:
-            return F.conv2d(x[:, :, ::s, ::s], self.weight, self.bias, 1, [k // 2 for k in self.kernel_size], 1,
-                            self.groups)
+        # The step of the grid the convolution reads, decided once: 1 for an ordinary convolution.
+        self.grid = s if s > 1 and self.stride == self.dilation == (s, s) and self.padding == same else 1
+        self.grid_padding = [k // 2 for k in self.kernel_size]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grid > 1:
+            s = self.grid
+            return F.conv2d(x[:, :, ::s, ::s], self.weight, self.bias, 1, self.grid_padding, 1, self.groups)
         return super().forward(x)
 
 
