@@ -14,6 +14,9 @@ With --compile, 2 and 3 also run compiled (torch.compile, inductor, as `--compil
    nn.BatchNorm2d channels-last, and by the space's BatchNorm2d (the default format for counts that fill no
    vector); and a dil_conv's depthwise convolution on a reduction edge (stride 2, dilation 2), nn.Conv2d in
    either format against the space's DilatedConv2d (undilated, on the strided grid) channels-last.
+5. The BatchNorm rule of 4. in whole steps, channels-last, each on one model with the rule switched on and off call
+   by call: a weight step of the demo's supernet (search_step.py --net demo) and a training step of the demo's
+   network (DARTS_V2, C=10, 6 cells, CIFAR stem, auxiliary head weighted 0.4, batch 32 of 1x64x64, AdamW).
 
 Each timed call of every variant in turn, rep by rep; medians. Every variant of 2 and 3 starts from the same weights,
 and its first forward and backward pass, on one batch for all, is timed on its own (for the compiled one it
@@ -21,7 +24,7 @@ includes compiling) and compared with the plain one's: the cosine of the weights
 the alphas' (the first order's architecture gradient). Same math means a cosine within rounding of 1.
 
     python benchmarks/same_math.py [--reps 20] [--steps 5] [--threads 2] [--compile] [--no-edges]
-                                   [--steps-of supernet final] [--no-kernels]
+                                   [--steps-of supernet final] [--no-kernels] [--no-bn-rule]
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from darts_nexp.runtime import compile_in_place
+
+DARTS_V2 = Path(__file__).resolve().parents[1] / "genotypes" / "darts_v2.yaml"
 
 EDGES = ((8, 64, 1), (16, 64, 2), (16, 32, 1), (32, 32, 2), (32, 16, 1))
 
@@ -99,6 +104,41 @@ def kernel_runs(what: str, C: int, size: int, kernel: int = 3) -> dict:
             "ours": _forward_backward(convs[2].to(memory_format=torch.channels_last), cl)}
 
 
+def bn_rule_runs() -> dict[str, dict]:
+    """5.: {step: {"rule on" / "rule off": one step}}; each step's two variants train the same model."""
+    import darts_nexp.space.ops as ops
+    from darts_nexp.final import FinalNetwork
+    from darts_nexp.space import Genotype
+    from search_step import setup
+
+    supernet_step = setup("cpu", torch.get_num_threads(), True, "demo")
+    torch.manual_seed(0)
+    model = FinalNetwork(Genotype.load(DARTS_V2), init_channels=10, layers=6, stem="cifar")
+    model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    x = torch.randn(32, 1, 64, 64).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 2, (32,))
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        logits, aux = model.forward_train(x)
+        (F.cross_entropy(logits, y) + 0.4 * F.cross_entropy(aux, y)).backward()
+        opt.step()
+
+    def under(limit: int, step):
+        def fn():
+            saved, ops._SLOW_CHANNELS_LAST_BN = ops._SLOW_CHANNELS_LAST_BN, limit  # 0: no count is routed
+            try:
+                step()
+            finally:
+                ops._SLOW_CHANNELS_LAST_BN = saved
+        return fn
+    steps = {"weight step of the demo's supernet": lambda: supernet_step("weight"),
+             "training step of the demo's network": train_step}
+    return {what: {"rule on": under(ops._SLOW_CHANNELS_LAST_BN, step), "rule off": under(0, step)}
+            for what, step in steps.items()}
+
+
 def layout(model: torch.nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
     """x in the memory format of variant `name`, the model moved to it (and compiled, for "compiled")."""
     if name == "compiled":
@@ -130,7 +170,7 @@ def final_runs(variants: tuple[str, ...], batch: int = 32) -> dict:
     from darts_nexp.final import FinalNetwork
     from darts_nexp.space import Genotype
 
-    genotype = Genotype.load(Path(__file__).resolve().parents[1] / "genotypes" / "darts_v2.yaml")
+    genotype = Genotype.load(DARTS_V2)
     runs = {}
     for name in variants:
         torch.manual_seed(0)
@@ -179,6 +219,8 @@ def main() -> None:
     parser.add_argument("--edges", action=argparse.BooleanOptionalAction, default=True, help="time the edges (1.)")
     parser.add_argument("--kernels", action=argparse.BooleanOptionalAction, default=True,
                         help="time the kernels (4.)")
+    parser.add_argument("--bn-rule", action=argparse.BooleanOptionalAction, default=True,
+                        help="time the BatchNorm rule in whole steps (5.)")
     parser.add_argument("--steps-of", nargs="*", choices=("supernet", "final"), default=("supernet", "final"),
                         help="whose steps to time (2. and 3.); with no names, none")
     args = parser.parse_args()
@@ -195,6 +237,10 @@ def main() -> None:
             label = f"{name} C={C:>2} {size}x{size}" + (f" {kernel[0]}x{kernel[0]}" if kernel else "")
             print(f"{label} (forward + backward): " + ", ".join(f"{v} {1e3 * t[v]:6.2f} ms" for v in t)
                   + f", ours/channels-last {t['ours'] / t['channels-last']:.2f}")
+    for what, runs in (bn_rule_runs() if args.bn_rule else {}).items():
+        t = interleaved(runs, args.steps)
+        print(f"{what}, channels-last: BatchNorm rule on {t['rule on']:.3f} s, off {t['rule off']:.3f} s, "
+              f"on/off {t['rule on'] / t['rule off']:.2f}")
     compiled = ("compiled",) if args.compile else ()
     steps_of = {"supernet": ("weight step of the supernet", supernet_runs, ("plain", "fused", "channels-last")),
                 "final": ("training step of the final network", final_runs, ("plain", "channels-last"))}

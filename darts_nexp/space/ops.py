@@ -32,8 +32,8 @@ _SLOW_CHANNELS_LAST_BN = 24 if torch.backends.cpu.get_cpu_capability().startswit
 class BatchNorm2d(nn.BatchNorm2d):
     """nn.BatchNorm2d that normalises a channels-last CPU tensor with few channels in the default memory format and
     returns it channels-last: the same math and state_dict. The copies there and back cost less than the slow
-    kernel: with them a training step of the demo's network (10 and 20 channels) took 0.74 of the time, and a weight
-    step of its supernet (4 channels in the first cell) 0.79 (docs/benchmarks.md)."""
+    kernel: with them a training step of the demo's network (10 and 20 channels) took 0.68 of the time, and a weight
+    step of its supernet (4 channels in the first cell) 0.77 (benchmarks/same_math.py, docs/benchmarks.md)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         C = x.shape[1]
