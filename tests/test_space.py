@@ -92,6 +92,29 @@ def test_batchnorm_takes_few_channels_last_channels_through_the_default_format(m
     torch.testing.assert_close(ours.state_dict(), plain.state_dict())
 
 
+@pytest.mark.parametrize("channels, channels_last", [(4, True), (8, True), (32, True), (8, False)])
+def test_batchnorm_scale_is_a_weight_on_every_channel(channels, channels_last):
+    """bn(x, scale=w) is w * bn(x), as the supernet's mixed op uses it: output, the gradients of x and w, and the
+    running statistics, in training and in eval mode. At 8 and 32 channels channels-last, torch 2.14.1's kernel
+    read a stride-0 (expanded) weight as dense memory and gave wrong outputs."""
+    torch.manual_seed(0)
+    ours, plain = BatchNorm2d(channels, affine=False), torch.nn.BatchNorm2d(channels, affine=False)
+    x = torch.randn(4, channels, 16, 16)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    scale = torch.tensor(0.37, requires_grad=True)
+    for train in (True, False):
+        ours.train(train), plain.train(train)
+        y, expected = ours(x, scale=scale), scale * plain(x)
+        torch.testing.assert_close(y, expected)
+        g = torch.randn_like(y)
+        # the scale's gradient sums 4096 products per channel: float32 rounding of about 1e-5
+        torch.testing.assert_close(torch.autograd.grad(y, (x, scale), g), torch.autograd.grad(expected, (x, scale), g),
+                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(ours.state_dict(), plain.state_dict())
+
+
 def test_unknown_op_lists_choices():
     with pytest.raises(ValueError, match="sep_conv_3x3"):
         create_op("conv_7x7", 4, 1, True)

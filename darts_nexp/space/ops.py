@@ -33,14 +33,30 @@ class BatchNorm2d(nn.BatchNorm2d):
     """nn.BatchNorm2d that normalises a channels-last CPU tensor with few channels in the default memory format and
     returns it channels-last: the same math and state_dict. The copies there and back cost less than the slow
     kernel: with them a training step of the demo's network (10 and 20 channels) took 0.68 of the time, and a weight
-    step of its supernet (4 channels in the first cell) 0.77 (benchmarks/same_math.py, docs/benchmarks.md)."""
+    step of its supernet (4 channels in the first cell) 0.77 (benchmarks/same_math.py, docs/benchmarks.md).
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    `scale`, a scalar tensor, multiplies the output inside the kernel, as an affine weight of scale on every
+    channel: the supernet weighs each op's output by its softmax weight this way (supernet/mixed_op.py).
+    """
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         C = x.shape[1]
         if (x.device.type == "cpu" and C % 8 and C < _SLOW_CHANNELS_LAST_BN and not x.is_contiguous()
                 and x.is_contiguous(memory_format=torch.channels_last)):
-            return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
-        return super().forward(x)
+            return self._normalise(x.contiguous(), scale).contiguous(memory_format=torch.channels_last)
+        return self._normalise(x, scale)
+
+    def _normalise(self, x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+        if scale is None:
+            return super().forward(x)
+        assert self.weight is None and self.track_running_stats and self.momentum is not None, \
+            "scale is for the supernet's BatchNorm (affine=False, running statistics, a momentum)"
+        if self.training:
+            self.num_batches_tracked.add_(1)
+        # contiguous: torch 2.14.1's channels-last CPU kernel reads a stride-0 (expanded) weight as if it were dense
+        weight = scale.expand(x.shape[1]).contiguous()
+        return F.batch_norm(x, self.running_mean, self.running_var, weight, None, self.training, self.momentum,
+                            self.eps)
 
 
 class Zero(nn.Module):

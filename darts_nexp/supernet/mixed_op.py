@@ -41,6 +41,18 @@ def _without_leading_relu(op: nn.Module) -> nn.Module | None:
     return None
 
 
+def _split_last_bn(op: nn.Module) -> tuple[nn.Module, BatchNorm2d | None]:
+    """(op up to its last BatchNorm, that BatchNorm), sharing op's modules; (op, None) when it ends in none."""
+    if isinstance(op, nn.Sequential) and len(op):
+        *body, last = op
+        if isinstance(last, BatchNorm2d):
+            return nn.Sequential(*body), last
+        head, bn = _split_last_bn(last)
+        if bn is not None:
+            return nn.Sequential(*body, head), bn
+    return op, None
+
+
 FUSED = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3")
 
 
@@ -87,13 +99,22 @@ class MixedOp(nn.Module):
             op = create_op(name, C // partial, stride, affine=False)
             ops.append(nn.Sequential(op, BatchNorm2d(C // partial, affine=False)) if name in POOLING else op)
         self.ops = nn.ModuleList(ops)
-        # Plain lists, not submodules: these views share the parameters registered through self.ops.
-        self._after_relu = [_without_leading_relu(op) for op in ops]
+        # Plain lists, not submodules: these views share the parameters registered through self.ops. Each op runs
+        # as (what comes before its last BatchNorm, that BatchNorm), on the edge's ReLU'd input where it starts
+        # with a ReLU.
+        after_relu = [_without_leading_relu(op) for op in ops]
+        self._on_relu = [tail is not None for tail in after_relu]
+        self._parts = [_split_last_bn(op if tail is None else tail) for op, tail in zip(ops, after_relu)]
         self.fuse = False  # set by fuse_convolutions (network.py)
-        self._fused = [(self.names.index(name), *_first_depthwise(ops[self.names.index(name)])) for name in FUSED]
+        self._fused = []
+        for name in FUSED:
+            i = self.names.index(name)
+            conv, rest = _first_depthwise(ops[i])
+            self._fused.append((i, conv, _split_last_bn(rest)[0]))
 
     def _fused_outputs(self, relu_x: torch.Tensor) -> dict[int, torch.Tensor]:
-        """{op index: output} of the FUSED ops, their first depthwise convolutions run as one."""
+        """{op index: output before its last BatchNorm} of the FUSED ops, their first depthwise convolutions run
+        as one."""
         convs = [conv for _, conv, _ in self._fused]
         # Output channel 3c + m of a grouped convolution with 3 outputs per group is op m's channel c.
         kernel = torch.stack([_in_5x5(conv) for conv in convs], dim=1).flatten(0, 1)
@@ -111,13 +132,23 @@ class MixedOp(nn.Module):
         if active is not None and not any(active):  # an edge removed: a zero of the right shape, from the skip
             active = [i == self.skip for i in range(len(self.ops))]
         fused = self._fused_outputs(relu_x) if self.fuse and active is None else {}
-        for i, (k, op, tail) in enumerate(zip(self.index, self.ops, self._after_relu)):
+        for i, (k, (body, bn)) in enumerate(zip(self.index, self._parts)):
             if active is not None and not active[i]:
                 continue
-            y = fused[i] if i in fused else op(x) if tail is None else tail(relu_x)
-            out = weights[k] * y if out is None else out + weights[k] * y
+            h = fused[i] if i in fused else body(relu_x if self._on_relu[i] else x)
+            # weights[k] * BN(h) as BatchNorm's affine weight: one kernel, and its backward gives the alpha's
+            # gradient from what it keeps anyway, so the op's output is not kept for it (a fifth of a step's
+            # saved tensors; docs/benchmarks.md).
+            y = weights[k] * h if bn is None else bn(h, scale=weights[k])
+            out = y if out is None else out + y
             if i == self.skip and self.aux_skip:
-                out = out + self.aux_skip * y
+                out = out + self.aux_skip * h
+        if out.requires_grad:
+            # The gradient reaching the BatchNorms through the sum is often a slice of a concatenation's (the cell's
+            # output, partial channels) or in another memory format (the network's head); torch's CPU BatchNorm
+            # backward of such a gradient took twice as long in a weight step. One dense copy serves them all.
+            layout = torch.channels_last if out.dim() == 4 and not out.is_contiguous() else torch.contiguous_format
+            out.register_hook(lambda g: g.contiguous(memory_format=layout))
         if self.partial > 1:
             if self.stride > 1:  # ceil_mode: the same ceil(H/2) x ceil(W/2) as the strided ops, odd sizes too
                 bypass = F.max_pool2d(bypass, 2, 2, ceil_mode=True)
