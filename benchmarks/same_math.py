@@ -17,6 +17,11 @@ With --compile, 2 and 3 also run compiled (torch.compile, inductor, as `--compil
 5. The BatchNorm rule of 4. in whole steps, channels-last, each on one model with the rule switched on and off call
    by call: a weight step of the demo's supernet (search_step.py --net demo) and a training step of the demo's
    network (DARTS_V2, C=10, 6 cells, CIFAR stem, auxiliary head weighted 0.4, batch 32 of 1x64x64, AdamW).
+6. An edge's ops batched stage by stage (StackedMixedOp, defined here only), channels-last, forward and backward
+   at each edge shape of the demo's supernet: the four first depthwise convolutions' outputs concatenated for one
+   grouped pointwise convolution and one BatchNorm call over all their channels (BatchNorm's statistics are per
+   channel, so the math is the same), then the same for the two sep_convs' second halves and for the two pooling
+   ops' BatchNorms. Fewer and larger calls, against the copies the concatenations make.
 
 Each timed call of every variant in turn, rep by rep; medians. Every variant of 2 and 3 starts from the same weights,
 and its first forward and backward pass, on one batch for all, is timed on its own (for the compiled one it
@@ -24,7 +29,7 @@ includes compiling) and compared with the plain one's: the cosine of the weights
 the alphas' (the first order's architecture gradient). Same math means a cosine within rounding of 1.
 
     python benchmarks/same_math.py [--reps 20] [--steps 5] [--threads 2] [--compile] [--no-edges]
-                                   [--steps-of supernet final] [--no-kernels] [--no-bn-rule]
+                                   [--steps-of supernet final] [--no-kernels] [--no-bn-rule] [--no-stacked]
 """
 from __future__ import annotations
 
@@ -69,6 +74,80 @@ def edge_runs(C: int, size: int, stride: int, batch: int = 16) -> dict:
     def run(op):
         def fn():
             op(x, weights).sum().backward()
+        return fn
+    return {name: run(op) for name, op in ops.items()}
+
+
+DEMO_EDGES = ((4, 64, 1), (8, 64, 2), (8, 32, 1), (16, 32, 2), (16, 16, 1))
+
+
+def _stacked_batch_norm(z: torch.Tensor, bns: list, scale: torch.Tensor) -> torch.Tensor:
+    """One BatchNorm call over the channels of several ops' BatchNorms, each op's channels weighted by its entry
+    of `scale`; their running statistics are updated as their own calls would update them."""
+    first = bns[0]
+    if first.training:
+        for bn in bns:
+            bn.num_batches_tracked.add_(1)
+    mean, var = torch.cat([bn.running_mean for bn in bns]), torch.cat([bn.running_var for bn in bns])
+    y = F.batch_norm(z, mean, var, scale.repeat_interleave(first.num_features), None, first.training,
+                     first.momentum, first.eps)
+    if first.training:
+        C = first.num_features
+        torch._foreach_copy_([bn.running_mean for bn in bns] + [bn.running_var for bn in bns],
+                             [*mean.split(C), *var.split(C)])
+    return y
+
+
+def stacked_mixed_op(C: int, stride: int):
+    """6.: a MixedOp whose ops run stage by stage as one call each (no partial channels, every op active)."""
+    from darts_nexp.supernet import MixedOp
+
+    class StackedMixedOp(MixedOp):
+        def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+            C = x.shape[1]
+            max_pool, avg_pool, skip, sep3, sep5, dil3, dil5 = self.ops
+            w = weights[self.index]  # in the order of self.names
+            relu_x = torch.relu(x)
+            firsts = [sep3[0], sep5[0], dil3, dil5]  # each ReLU, depthwise, pointwise, BatchNorm
+            z = torch.cat([f[1](relu_x) for f in firsts], 1)
+            z = F.conv2d(z, torch.cat([f[2].weight for f in firsts]), groups=4)
+            # the sep_convs' first BatchNorms are not their last: weight 1
+            z = _stacked_batch_norm(z, [f[3] for f in firsts], torch.cat([w.new_ones(2), w[5:7]]))
+            parts = z.split(C, 1)
+            seconds = [sep3[1], sep5[1]]
+            z2 = torch.cat([s[1](torch.relu(part)) for s, part in zip(seconds, parts)], 1)
+            z2 = F.conv2d(z2, torch.cat([s[2].weight for s in seconds]), groups=2)
+            z2 = _stacked_batch_norm(z2, [s[3] for s in seconds], w[3:5])
+            pools = _stacked_batch_norm(torch.cat([max_pool[0](x), avg_pool[0](x)], 1),
+                                        [max_pool[1], avg_pool[1]], w[0:2])
+            out = w[2] * skip(x)
+            for part in (*pools.split(C, 1), *z2.split(C, 1), *parts[2:]):
+                out = out + part
+            return out
+
+    return StackedMixedOp(C, stride)
+
+
+def stacked_edge_runs(C: int, size: int, stride: int, batch: int = 16) -> dict:
+    """6.: plain and stacked, channels-last, after checking that they compute the same."""
+    from darts_nexp.space import PRIMITIVES
+    from darts_nexp.supernet import MixedOp
+
+    torch.manual_seed(0)
+    ops = {"plain": MixedOp(C, stride), "stacked": stacked_mixed_op(C, stride)}
+    ops["stacked"].load_state_dict(ops["plain"].state_dict())
+    x = torch.randn(batch, C, size, size).contiguous(memory_format=torch.channels_last).requires_grad_()
+    weights = torch.randn(len(PRIMITIVES)).softmax(0).requires_grad_()
+    outs = {name: op.to(memory_format=torch.channels_last)(x, weights) for name, op in ops.items()}
+    g = torch.randn_like(outs["plain"])  # channels-last, as the output
+    grads = {name: torch.autograd.grad(out, (x, weights), g) for name, out in outs.items()}
+    torch.testing.assert_close(outs["stacked"], outs["plain"])
+    torch.testing.assert_close(grads["stacked"], grads["plain"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ops["stacked"].state_dict(), ops["plain"].state_dict())
+
+    def run(op):
+        def fn():
+            op(x, weights).backward(g)
         return fn
     return {name: run(op) for name, op in ops.items()}
 
@@ -221,6 +300,8 @@ def main() -> None:
                         help="time the kernels (4.)")
     parser.add_argument("--bn-rule", action=argparse.BooleanOptionalAction, default=True,
                         help="time the BatchNorm rule in whole steps (5.)")
+    parser.add_argument("--stacked", action=argparse.BooleanOptionalAction, default=True,
+                        help="time the edges batched stage by stage (6.)")
     parser.add_argument("--steps-of", nargs="*", choices=("supernet", "final"), default=("supernet", "final"),
                         help="whose steps to time (2. and 3.); with no names, none")
     args = parser.parse_args()
@@ -230,6 +311,11 @@ def main() -> None:
         t = interleaved(edge_runs(C, size, stride), args.reps)
         print(f"edge C={C:>2} {size}x{size} stride {stride} (forward + backward, batch 16): plain "
               f"{1e3 * t['plain']:7.2f} ms, fused {1e3 * t['fused']:7.2f} ms, fused/plain {t['fused'] / t['plain']:.2f}")
+    for C, size, stride in DEMO_EDGES if args.stacked else ():
+        t = interleaved(stacked_edge_runs(C, size, stride), args.reps)
+        print(f"edge C={C:>2} {size}x{size} stride {stride}, channels-last (forward + backward, batch 16): plain "
+              f"{1e3 * t['plain']:7.2f} ms, stacked {1e3 * t['stacked']:7.2f} ms, "
+              f"stacked/plain {t['stacked'] / t['plain']:.2f}")
     for what, name, shapes in (("bn", "BatchNorm", [(C, 64) for C in BN_CHANNELS] if args.kernels else []),
                                ("dil", "strided dil_conv", DIL_CONVS if args.kernels else [])):
         for C, size, *kernel in shapes:
