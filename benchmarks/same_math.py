@@ -83,7 +83,8 @@ DEMO_EDGES = ((4, 64, 1), (8, 64, 2), (8, 32, 1), (16, 32, 2), (16, 16, 1))
 
 def _stacked_batch_norm(z: torch.Tensor, bns: list, scale: torch.Tensor) -> torch.Tensor:
     """One BatchNorm call over the channels of several ops' BatchNorms, each op's channels weighted by its entry
-    of `scale`; their running statistics are updated as their own calls would update them."""
+    of `scale`; their running statistics are updated as their own calls would update them (what the space's
+    BatchNorm2d does with `scale` for one op, here for several at once)."""
     first = bns[0]
     if first.training:
         for bn in bns:
@@ -98,7 +99,7 @@ def _stacked_batch_norm(z: torch.Tensor, bns: list, scale: torch.Tensor) -> torc
     return y
 
 
-def stacked_mixed_op(C: int, stride: int):
+def stacked_mixed_op(channels: int, stride: int):
     """6.: a MixedOp whose ops run stage by stage as one call each (no partial channels, every op active)."""
     from darts_nexp.supernet import MixedOp
 
@@ -120,12 +121,12 @@ def stacked_mixed_op(C: int, stride: int):
             z2 = _stacked_batch_norm(z2, [s[3] for s in seconds], w[3:5])
             pools = _stacked_batch_norm(torch.cat([max_pool[0](x), avg_pool[0](x)], 1),
                                         [max_pool[1], avg_pool[1]], w[0:2])
-            out = w[2] * skip(x)
+            out = w[2] * skip(x)  # a stride-2 skip's BatchNorm stays a call of its own: nothing to stack it with
             for part in (*pools.split(C, 1), *z2.split(C, 1), *parts[2:]):
                 out = out + part
             return out
 
-    return StackedMixedOp(C, stride)
+    return StackedMixedOp(channels, stride)
 
 
 def stacked_edge_runs(C: int, size: int, stride: int, batch: int = 16) -> dict:

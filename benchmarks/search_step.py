@@ -2,7 +2,9 @@
 with the paper's finite-difference Hessian-vector product, and second order with the exact one (--hvp exact); then
 how far the first order's and the difference's architecture gradients are from the exact one, on one pair of
 batches. With --profile, where the time of each mode goes instead: its multiply-adds (torch.utils.flop_counter),
-the FLOP/s achieved against --peak-gflops, and the operators with the most self CPU time (torch.profiler).
+the FLOP/s achieved against --peak-gflops, and the operators with the most self CPU time (torch.profiler). With
+--saved-tensors, what one training-mode forward pass keeps for its backward pass, by the kind of operation that
+made each tensor (most of a weight step's peak memory).
 
 Setup of docs/benchmarks.md: search network C=8, 5 layers, 2 classes, batch 16, 3x64x64 random input, CIFAR stem,
 2 threads. Times: the four modes interleaved step by step in one process, so that a change in machine load hits
@@ -11,6 +13,7 @@ them alike; median over --steps. Peak memory: each mode alone in a fresh subproc
     python benchmarks/search_step.py [--steps 5] [--warmup 1] [--device cpu] [--channels-last] [--modes ...] [--bf16]
                                      [--net benchmark|demo]
     python benchmarks/search_step.py --profile [--peak-gflops 166]
+    python benchmarks/search_step.py --saved-tensors [--net demo] [--channels-last]
 """
 from __future__ import annotations
 
@@ -114,6 +117,31 @@ def profile(step, modes, peak_gflops: float | None, top: int = 8) -> None:
             print(f"  {e.key:<44} {e.self_cpu_time_total / 1e6:6.2f} s self ({share:4.1f}%), {e.count} calls")
 
 
+def saved_tensors(step) -> None:
+    """MiB kept for the backward pass of one forward pass of the supernet, by the autograd node that made each
+    tensor (inputs and other constants by dtype); a storage kept twice counts once."""
+    import collections
+
+    model, _, _, batch = step.parts
+    x, _ = batch()
+    storages, by_maker = set(), collections.Counter()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in storages:
+            storages.add(storage.data_ptr())
+            maker = type(t.grad_fn).__name__ if t.grad_fn is not None else f"(no node, {t.dtype})"
+            by_maker[maker] += storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    total = sum(by_maker.values())
+    print(f"kept for backward: {total / 2**20:.0f} MiB")
+    for maker, size in by_maker.most_common():
+        print(f"  {maker:<36} {size / 2**20:7.1f} MiB ({100 * size / total:4.1f}%)")
+
+
 def peak_memory(mode: str, args) -> dict:
     step = setup(args.device, args.threads, args.channels_last, args.net)
     for _ in range(2):
@@ -136,6 +164,8 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="each mode also under bf16 autocast, interleaved")
     parser.add_argument("--profile", action="store_true", help="FLOPs and an operator profile of each mode instead")
     parser.add_argument("--peak-gflops", type=float, help="the machine's float32 peak, for the share achieved")
+    parser.add_argument("--saved-tensors", action="store_true",
+                        help="what a forward pass keeps for backward, by the operation that made it, instead")
     parser.add_argument("--memory-of", help="(internal) report the peak memory of one mode")
     args = parser.parse_args()
     if args.memory_of:
@@ -145,6 +175,9 @@ def main() -> None:
     step = setup(args.device, args.threads, args.channels_last, args.net)
     if args.profile:
         profile(step, modes, args.peak_gflops)
+        return
+    if args.saved_tensors:
+        saved_tensors(step)
         return
     times = {mode: [] for mode in modes}
     for i in range(args.warmup + args.steps):

@@ -49,6 +49,7 @@ class BatchNorm2d(nn.BatchNorm2d):
     def _normalise(self, x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
         if scale is None:
             return super().forward(x)
+        self._check_input_dim(x)
         assert self.weight is None and self.track_running_stats and self.momentum is not None, \
             "scale is for the supernet's BatchNorm (affine=False, running statistics, a momentum)"
         if self.training:
@@ -145,10 +146,14 @@ class FactorizedReduce(nn.Module):
         self.bn = BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x):
+        return self.bn(self.halves(x))
+
+    def halves(self, x: torch.Tensor) -> torch.Tensor:
+        """The two convolutions' outputs side by side, before the BatchNorm (which the supernet calls itself)."""
         x = self.relu(x)
         even = x[:, :, ::2, ::2]
         odd = F.pad(x, (0, 1, 0, 1))[:, :, 1::2, 1::2]
-        return self.bn(torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1))
+        return torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1)
 
 
 def _skip(C, stride, affine):

@@ -20,12 +20,14 @@ Two robust-search variants live here too:
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..space import POOLING, PRIMITIVES, create_op
-from ..space.ops import BatchNorm2d
+from ..space.ops import BatchNorm2d, FactorizedReduce
 
 
 def _without_leading_relu(op: nn.Module) -> nn.Module | None:
@@ -41,8 +43,10 @@ def _without_leading_relu(op: nn.Module) -> nn.Module | None:
     return None
 
 
-def _split_last_bn(op: nn.Module) -> tuple[nn.Module, BatchNorm2d | None]:
+def _split_last_bn(op: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], BatchNorm2d | None]:
     """(op up to its last BatchNorm, that BatchNorm), sharing op's modules; (op, None) when it ends in none."""
+    if isinstance(op, FactorizedReduce):
+        return op.halves, op.bn
     if isinstance(op, nn.Sequential) and len(op):
         *body, last = op
         if isinstance(last, BatchNorm2d):
@@ -110,7 +114,9 @@ class MixedOp(nn.Module):
         for name in FUSED:
             i = self.names.index(name)
             conv, rest = _first_depthwise(ops[i])
-            self._fused.append((i, conv, _split_last_bn(rest)[0]))
+            body, bn = _split_last_bn(rest)
+            assert bn is self._parts[i][1]
+            self._fused.append((i, conv, body))
 
     def _fused_outputs(self, relu_x: torch.Tensor) -> dict[int, torch.Tensor]:
         """{op index: output before its last BatchNorm} of the FUSED ops, their first depthwise convolutions run
@@ -136,13 +142,13 @@ class MixedOp(nn.Module):
             if active is not None and not active[i]:
                 continue
             h = fused[i] if i in fused else body(relu_x if self._on_relu[i] else x)
-            # weights[k] * BN(h) as BatchNorm's affine weight: one kernel, and its backward gives the alpha's
-            # gradient from what it keeps anyway, so the op's output is not kept for it (a fifth of a step's
-            # saved tensors; docs/benchmarks.md).
-            y = weights[k] * h if bn is None else bn(h, scale=weights[k])
+            # The DARTS- auxiliary skip adds aux_skip * skip(x): to the skip's weight, outside the softmax.
+            scale = weights[k] + self.aux_skip if i == self.skip and self.aux_skip else weights[k]
+            # scale * BN(h) with scale as BatchNorm's affine weight: one kernel, whose backward gives the alpha's
+            # gradient from what BatchNorm keeps anyway, so the op's output is not kept for it (a fifth of a
+            # step's saved tensors; docs/benchmarks.md).
+            y = scale * h if bn is None else bn(h, scale=scale)
             out = y if out is None else out + y
-            if i == self.skip and self.aux_skip:
-                out = out + self.aux_skip * h
         if out.requires_grad:
             # The gradient reaching the BatchNorms through the sum is often a slice of a concatenation's (the cell's
             # output, partial channels) or in another memory format (the network's head); torch's CPU BatchNorm
