@@ -129,8 +129,10 @@ class SepConv(nn.Sequential):
 class FactorizedReduce(nn.Module):
     """Halve the resolution without losing every other pixel: two stride-2 1x1 convs, the second one shifted by a pixel.
 
-    The shifted path is padded on the bottom and right first, so both paths give ceil(H/2) x ceil(W/2) for odd
-    sizes too (the reference slices `x[:, :, 1:, 1:]` and breaks there).
+    The shifted path reads rows and columns 1, 3, 5, ...; an odd size has one fewer of them than ceil(H/2), so it is
+    padded with a zero row or column at the bottom or right, and both paths give ceil(H/2) x ceil(W/2) for odd sizes
+    too (the reference slices `x[:, :, 1:, 1:]` and breaks there). It pads after slicing, not before: the convolution
+    keeps its input for the backward pass, and a slice of a padded copy kept the whole full-size copy.
 
     The stride is taken by slicing, and the convs run at stride 1: the same math, but in torch 2.14.1 the CPU's
     weight gradient of a channels-last stride-2 1x1 conv with few input channels (2 to 15 with AVX-512, under 8
@@ -151,8 +153,9 @@ class FactorizedReduce(nn.Module):
     def halves(self, x: torch.Tensor) -> torch.Tensor:
         """The two convolutions' outputs side by side, before the BatchNorm (which the supernet calls itself)."""
         x = self.relu(x)
-        even = x[:, :, ::2, ::2]
-        odd = F.pad(x, (0, 1, 0, 1))[:, :, 1::2, 1::2]
+        even, odd = x[:, :, ::2, ::2], x[:, :, 1::2, 1::2]
+        if odd.shape != even.shape:
+            odd = F.pad(odd, (0, even.shape[3] - odd.shape[3], 0, even.shape[2] - odd.shape[2]))
         return torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1)
 
 
