@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from ..errors import UserError
 from ..space import Genotype, create_op, edge_stride, preprocess_inputs
+from ..space.ops import dense_gradient
 from ..space.skeleton import CellSpec
 
 
@@ -67,5 +68,5 @@ class Cell(nn.Module):
                 if self.training and drop_prob > 0 and self.droppable[k]:
                     h = drop_path(h, drop_prob)
                 total = total + h
-            states.append(total)
+            states.append(dense_gradient(total))
         return torch.cat([states[i] for i in self.concat], dim=1)  # (B, len(concat) * C, H', W')

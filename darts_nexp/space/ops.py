@@ -60,6 +60,16 @@ class BatchNorm2d(nn.BatchNorm2d):
                             self.eps)
 
 
+def dense_gradient(t: torch.Tensor) -> torch.Tensor:
+    """t, whose gradient reaches the ops that made it dense, in t's memory format. A cell's node gets its gradient as
+    a slice of the concatenation's (or in the head's default format), and torch's CPU BatchNorm backward ran such a
+    gradient about twice as slowly; one copy here serves every op that feeds the node (docs/benchmarks.md)."""
+    if t.requires_grad:
+        layout = torch.channels_last if t.dim() == 4 and not t.is_contiguous() else torch.contiguous_format
+        t.register_hook(lambda g: g.contiguous(memory_format=layout))
+    return t
+
+
 class Zero(nn.Module):
     """The `none` op: a zero map at the output resolution."""
 

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..space import POOLING, PRIMITIVES, create_op
-from ..space.ops import BatchNorm2d, FactorizedReduce
+from ..space.ops import BatchNorm2d, FactorizedReduce, dense_gradient
 
 
 def _without_leading_relu(op: nn.Module) -> nn.Module | None:
@@ -149,12 +149,7 @@ class MixedOp(nn.Module):
             # step's saved tensors; docs/benchmarks.md).
             y = scale * h if bn is None else bn(h, scale=scale)
             out = y if out is None else out + y
-        if out.requires_grad:
-            # The gradient reaching the BatchNorms through the sum is often a slice of a concatenation's (the cell's
-            # output, partial channels) or in another memory format (the network's head); torch's CPU BatchNorm
-            # backward of such a gradient took twice as long in a weight step. One dense copy serves them all.
-            layout = torch.channels_last if out.dim() == 4 and not out.is_contiguous() else torch.contiguous_format
-            out.register_hook(lambda g: g.contiguous(memory_format=layout))
+        out = dense_gradient(out)  # here, not on the node: with partial channels out's gradient is a slice too
         if self.partial > 1:
             if self.stride > 1:  # ceil_mode: the same ceil(H/2) x ceil(W/2) as the strided ops, odd sizes too
                 bypass = F.max_pool2d(bypass, 2, 2, ceil_mode=True)
