@@ -1,7 +1,8 @@
 """Throughput, peak memory and projected time of the search and the final training at Nexperia scale, for each
 speed option: the figures of docs/benchmarks.md "On a GPU".
 
-    python benchmarks/gpu_scale.py --device cuda [--sizes 128 132 256 264] [--variants base no-amp no-cl compile]
+    python benchmarks/gpu_scale.py --device cuda [--sizes 128 132 256 264]
+                                   [--variants base no-amp no-cl compile grad-ckpt]
     python benchmarks/gpu_scale.py --device cuda --sizes 256 264 --partial-channels 4 --search-batch 64
 
 A search step is an architecture step (--order, second by default as in search.py) plus a weight step of
@@ -9,8 +10,8 @@ search.py's default network (C=16, 8 cells, the stem that search.py picks for th
 step of train_final.py's default network (DARTS_V2, C=48, 14 cells, auxiliary head) or of --model NAME. Inputs are
 random images of one channel on the device, so the data pipeline is left out (docs/benchmarks.md measures it
 apart). Every case runs in a fresh process, so that its peak memory and compile caches are its own. The variants
-switch one option from search.py's defaults on CUDA (bf16 autocast on, channels-last on, no torch.compile): `base`,
-`no-amp`, `no-cl` (the search only; training has no channels-last option) and `compile`.
+switch one option from the commands' defaults on CUDA (bf16 autocast on, channels-last on, no torch.compile, no grad
+checkpointing): `base`, `no-amp`, `no-cl`, `compile` and `grad-ckpt`.
 
 Peak memory: on CUDA, the most allocated on the device over the timed steps (after the warm-up), which includes
 the network, its optimiser state and the step's activations; on the CPU, the case process's peak resident size
@@ -36,7 +37,8 @@ from darts_nexp.runtime import peak_memory_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 NEXPERIA_TRAIN = 34_457  # labelled training images; the search trains weights on half and alphas on the other half
-VARIANTS = {"base": {}, "no-amp": {"amp": False}, "no-cl": {"channels_last": False}, "compile": {"compile": True}}
+VARIANTS = {"base": {}, "no-amp": {"amp": False}, "no-cl": {"channels_last": False}, "compile": {"compile": True},
+            "grad-ckpt": {"grad_checkpointing": True}}
 
 
 def search_case(args, size, options):
@@ -70,7 +72,7 @@ def train_case(args, size, options):
     from darts_nexp.engine import train as train_cli
     from darts_nexp.final.loss import Criterion
     from darts_nexp.final.trainer import train_epoch
-    from darts_nexp.runtime import Amp, compile_in_place
+    from darts_nexp.runtime import Amp
     from darts_nexp.space import auto_stem
 
     cfg = train_cli.TrainConfig(model=args.model, genotype="darts_v2"
@@ -78,11 +80,7 @@ def train_case(args, size, options):
                                 init_channels=args.train_channels, layers=args.train_layers, **options)
     cfg.validate()
     device = torch.device(args.device)
-    model = train_cli.build_model(cfg, train_cli.load_genotype(cfg)).to(device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-    if cfg.compile:
-        compile_in_place(model, "forward_train")
+    model = train_cli.place(cfg, train_cli.build_model(cfg, train_cli.load_genotype(cfg)), device)
     optimizer, amp = train_cli.make_optimizer(cfg, model), Amp(device, cfg.amp, cfg.amp_dtype)
     criterion = Criterion("ce", cfg.label_smoothing)
     x = torch.randn(cfg.batch_size, 1, *size, device=device)
@@ -129,7 +127,7 @@ def measure(args, task: str, size: tuple[int, int], options: dict) -> dict:
 def cases(args) -> list[dict]:
     sizes = [tuple(args.sizes[i:i + 2]) for i in range(0, len(args.sizes), 2)]
     return [{"task": task, "size": size, "variant": variant} for size in sizes for task in args.tasks
-            for variant in args.variants if not (task == "train" and variant == "no-cl")]
+            for variant in args.variants]
 
 
 def run_case(case: dict, argv: list[str]) -> dict:

@@ -7,11 +7,13 @@ per implementation, as each implementation's own training loop runs them:
 - weight: one weight step;
 - first: a first-order architecture step (the validation loss's backward, Adam on the alphas), then a weight step;
 - second: the implementation's unrolled architecture step, then a weight step.
-darts-nexp runs twice, in the default memory format and channels-last (its default where torch has oneDNN). Every
+darts-nexp runs twice, in the default memory format and channels-last (its default where torch has oneDNN), and
+with --grad-checkpointing a third time, channels-last with each op recomputed in the backward pass. Every
 (implementation, mode) in turn, step by step, medians over --steps; peak memory of each in a fresh subprocess
 (VmHWM). The peers are written for CUDA: their `.cuda()` calls are made no-ops here.
 
     python benchmarks/peers.py --darts /path/to/quark0/darts --ptdarts /path/to/pt.darts [--steps 2] [--warmup 1]
+                               [--grad-checkpointing]
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from same_math import interleaved  # noqa: E402  (a neighbour script, not a pack
 
 MODES = ("weight", "first", "second")
 MOMENTUM, WEIGHT_DECAY, LR, CLIP = 0.9, 3e-4, 0.025, 5.0
+CHECKPOINTED = ", grad checkpointing"
 
 
 def _batch():
@@ -103,11 +106,11 @@ def ptdarts(root: Path):
     return step
 
 
-def ours(channels_last: bool):
+def ours(channels_last: bool, grad_checkpointing: bool):
     """darts-nexp's supernet and architect, as benchmarks/search_step.py sets them up."""
     import search_step
 
-    return search_step.setup("cpu", torch.get_num_threads(), channels_last)
+    return search_step.setup("cpu", torch.get_num_threads(), channels_last, grad_checkpointing=grad_checkpointing)
 
 
 def build(name: str, args):
@@ -116,7 +119,7 @@ def build(name: str, args):
         return quark0(Path(args.darts))
     if name == "pt.darts":
         return ptdarts(Path(args.ptdarts))
-    return ours(name.endswith("channels-last"))
+    return ours("channels-last" in name, name.endswith(CHECKPOINTED))
 
 
 def no_cuda() -> None:
@@ -133,6 +136,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--grad-checkpointing", action="store_true", help="darts-nexp with grad checkpointing too")
     parser.add_argument("--memory-of", nargs=2, metavar=("IMPL", "MODE"), help="(internal) one peak memory")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -150,6 +154,7 @@ def main() -> None:
         print(json.dumps({"peak_rss_mb": peak_memory_mb(torch.device("cpu"))}))
         return
     impls = ["quark0/darts", "pt.darts", "darts-nexp", "darts-nexp channels-last"]
+    impls += ["darts-nexp channels-last" + CHECKPOINTED] if args.grad_checkpointing else []
     steps = {impl: build(impl, args) for impl in impls}
     times = interleaved({(impl, mode): functools.partial(steps[impl], mode) for impl in impls for mode in MODES},
                         args.steps, args.warmup)

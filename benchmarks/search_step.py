@@ -37,7 +37,7 @@ NETS = {"benchmark": dict(in_chans=3, init_channels=8, layers=5, stem_multiplier
 BF16 = "+bf16"  # a mode's suffix: its forward passes under bf16 autocast (the finite-difference passes stay float32)
 
 
-def setup(device: str, threads: int, channels_last: bool, net: str = "benchmark"):
+def setup(device: str, threads: int, channels_last: bool, net: str = "benchmark", grad_checkpointing: bool = False):
     from darts_nexp.bilevel import Architect
     from darts_nexp.bilevel.search_loop import weight_step
     from darts_nexp.supernet import SearchNetwork
@@ -48,6 +48,7 @@ def setup(device: str, threads: int, channels_last: bool, net: str = "benchmark"
     model = SearchNetwork(num_classes=2, stem="cifar", **NETS[net]).to(dev)
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=layout)
+    model.set_grad_checkpointing(grad_checkpointing)
     weight_opt = torch.optim.SGD(model.weights(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     def bf16():
         return torch.autocast(dev.type, dtype=torch.bfloat16)
@@ -143,7 +144,7 @@ def saved_tensors(step) -> None:
 
 
 def peak_memory(mode: str, args) -> dict:
-    step = setup(args.device, args.threads, args.channels_last, args.net)
+    step = setup(args.device, args.threads, args.channels_last, args.net, args.grad_checkpointing)
     for _ in range(2):
         step(mode)
     out = {"peak_rss_mb": peak_memory_mb(torch.device("cpu"))}  # this subprocess's own peak (VmHWM)
@@ -159,6 +160,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--grad-checkpointing", action="store_true", help="each cell run again in the backward pass")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
     parser.add_argument("--net", choices=tuple(NETS), default="benchmark")
     parser.add_argument("--bf16", action="store_true", help="each mode also under bf16 autocast, interleaved")
@@ -172,7 +174,7 @@ def main() -> None:
         print(json.dumps(peak_memory(args.memory_of, args)))
         return
     modes = [m + suffix for m in args.modes for suffix in ("", BF16)[:1 + args.bf16]]
-    step = setup(args.device, args.threads, args.channels_last, args.net)
+    step = setup(args.device, args.threads, args.channels_last, args.net, args.grad_checkpointing)
     if args.profile:
         profile(step, modes, args.peak_gflops)
         return

@@ -161,3 +161,26 @@ def test_channels_last_supernet_gives_the_same_hypergradient_and_restores_its_we
     _, last = Architect(model, "second").gradient(train, val, eta=0.05, weight_optimizer=opt)
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(plain, last))
     assert all(torch.equal(w, b) for w, b in zip(model.weights(), before))
+
+
+@pytest.mark.parametrize("hvp", ["difference", "exact"])
+def test_grad_checkpointing_changes_no_number_of_a_search_step(hvp):
+    """Each op run again in the backward pass instead of keeping its activations: the hypergradient (both
+    Hessian-vector products, so a double backward too), the weight step after it and the BatchNorm statistics are
+    bit for bit the plain supernet's, channels-last."""
+    torch.manual_seed(0)
+    plain = SearchNetwork(num_classes=2, in_chans=1, init_channels=4, layers=3, nodes=2, stem="cifar",
+                          stem_multiplier=2).to(memory_format=torch.channels_last)
+    recomputed = SearchNetwork(**plain.model_args).to(memory_format=torch.channels_last)
+    recomputed.load_state_dict(plain.state_dict())
+    recomputed.set_grad_checkpointing()
+    train, val = batch(8, (1, 12, 12)), batch(8, (1, 12, 12))
+    results = []
+    for model in (plain, recomputed):
+        opt = torch.optim.SGD(model.weights(), lr=0.05, momentum=0.9)
+        _, hypergradient = Architect(model, "second", hvp=hvp).gradient(train, val, eta=0.05, weight_optimizer=opt)
+        weight_step(model, train, opt, grad_clip=5.0)
+        results.append((hypergradient, model.state_dict()))
+    (g_plain, s_plain), (g_recomputed, s_recomputed) = results
+    assert all(torch.equal(a, b) for a, b in zip(g_plain, g_recomputed))
+    assert all(torch.equal(s_plain[k], s_recomputed[k]) for k in s_plain)

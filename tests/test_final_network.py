@@ -177,3 +177,24 @@ def test_every_batchnorm_gets_a_dense_gradient_channels_last():
             m.register_forward_hook(record)
     model(torch.randn(4, 1, 16, 16).contiguous(memory_format=torch.channels_last)).sum().backward()
     assert dense and all(dense)
+
+
+def test_grad_checkpointing_gives_the_same_gradients_with_drop_path_and_the_auxiliary_head():
+    """Each op run again in the backward pass: the same drop-path draws (checkpointing replays the random state),
+    so the gradients, the running statistics and the auxiliary logits are bit for bit the plain network's."""
+    torch.manual_seed(0)
+    plain = FinalNetwork(genotype("darts_v2"), init_channels=8, layers=3, stem="cifar", drop_path_rate=0.3)
+    plain.to(memory_format=torch.channels_last)
+    recomputed = FinalNetwork(genotype("darts_v2"), **plain.model_args).to(memory_format=torch.channels_last)
+    recomputed.load_state_dict(plain.state_dict())
+    recomputed.set_grad_checkpointing()
+    x, y = torch.randn(4, 1, 16, 16).contiguous(memory_format=torch.channels_last), torch.tensor([0, 1, 1, 0])
+    results = []
+    for model in (plain, recomputed):
+        torch.manual_seed(1)
+        logits, aux = model.forward_train(x)
+        nn.functional.cross_entropy(logits + 0.4 * aux, y).backward()
+        results.append(([p.grad for p in model.parameters()], model.state_dict()))
+    (g_plain, s_plain), (g_recomputed, s_recomputed) = results
+    assert all(torch.equal(a, b) for a, b in zip(g_plain, g_recomputed))
+    assert all(torch.equal(s_plain[k], s_recomputed[k]) for k in s_plain)

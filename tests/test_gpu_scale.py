@@ -12,9 +12,9 @@ TOY = ["--device", "cpu", "--sizes", "16", "16", "--steps", "1", "--warmup", "0"
 
 
 def test_every_case_reports_its_figures(tmp_path, capsys):
-    rows = gs.main([*TOY, "--variants", "base", "no-cl", "--out", str(tmp_path / "g.json")])
-    # no-cl is a search option: the training has no channels-last switch, so that case is not run.
-    assert [(r["task"], r["variant"]) for r in rows] == [("search", "base"), ("search", "no-cl"), ("train", "base")]
+    rows = gs.main([*TOY, "--variants", "no-cl", "grad-ckpt", "--out", str(tmp_path / "g.json")])
+    assert [(r["task"], r["variant"]) for r in rows] == [(task, variant) for task in ("search", "train")
+                                                         for variant in ("no-cl", "grad-ckpt")]
     for r in rows:
         assert "error" not in r, r
         # On the CPU the peak is the case process's resident peak above its start.
@@ -22,7 +22,7 @@ def test_every_case_reports_its_figures(tmp_path, capsys):
         epochs, images = (50, 34_457 / 2) if r["task"] == "search" else (50, 34_457 * 0.8)
         assert abs(r["projected_h"] - images / 4 * r["step_s"] * epochs / 3600) < 1e-9
     assert json.loads((tmp_path / "g.json").read_text())["rows"] == json.loads(json.dumps(rows))
-    assert "| search | 16x16 | base |" in capsys.readouterr().out
+    assert "| search | 16x16 | grad-ckpt |" in capsys.readouterr().out
 
 
 def test_a_failing_case_is_a_row_with_its_error():

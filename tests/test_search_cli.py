@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.checkpoint import checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import darts_nexp.engine.search as search_cli
 from darts_nexp.cli.search import main
 from darts_nexp.runs import load_checkpoint
+from darts_nexp.space import ops
 from darts_nexp.space import Genotype
 
 SMOKE = str(Path(__file__).resolve().parents[1] / "configs/smoke.yaml")
@@ -61,6 +63,8 @@ def test_smoke_search_writes_every_artifact(finished_run, capsys):
 
 
 def test_resume_equals_uninterrupted_run(finished_run, data_dir, tmp_path, monkeypatch, capsys):
+    """The resumed half runs with grad checkpointing, which recomputes each op in the backward pass and changes no
+    number."""
     run_dir, uninterrupted = finished_run
     epochs_run = []
 
@@ -77,7 +81,10 @@ def test_resume_equals_uninterrupted_run(finished_run, data_dir, tmp_path, monke
     assert stop.value.code == 130 and load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 0
     assert f"darts-nexp search --resume {tmp_path}" in capsys.readouterr().err
     monkeypatch.setattr(search_cli, "search_epoch", search_epoch)
-    resumed = main(["--resume", str(tmp_path), "--progress", "false"])
+    recomputed = []
+    monkeypatch.setattr(ops, "checkpoint", lambda *a, **k: recomputed.append(1) or checkpoint(*a, **k))
+    resumed = main(["--resume", str(tmp_path), "--progress", "false", "--grad-checkpointing", "true"])
+    assert recomputed
     for name, alpha in uninterrupted.alphas.items():
         assert torch.equal(resumed.alphas[name], alpha), name
     assert resumed.genotype == uninterrupted.genotype

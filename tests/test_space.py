@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from darts_nexp.errors import UserError
 from darts_nexp.space import PRIMITIVES, Genotype, create_op, plan_cells, reduction_layers
-from darts_nexp.space.ops import BatchNorm2d, DilatedConv2d, FactorizedReduce
+from darts_nexp.space.ops import BatchNorm2d, DilatedConv2d, FactorizedReduce, recomputing
 from darts_nexp.space.skeleton import Stem
 
 GENOTYPE_FILES = sorted(Path(__file__).resolve().parents[1].glob("genotypes/*.yaml"))
@@ -90,6 +90,26 @@ def test_batchnorm_takes_few_channels_last_channels_through_the_default_format(m
     grads = [torch.autograd.grad(out, x, g) for out in (y, expected)]
     torch.testing.assert_close(*grads)
     torch.testing.assert_close(ours.state_dict(), plain.state_dict())
+
+
+@pytest.mark.parametrize("affine, scaled, channels", [(True, False, 8), (False, True, 8), (False, True, 4)])
+def test_a_recomputed_batchnorm_gives_the_same_output_and_leaves_its_statistics(affine, scaled, channels):
+    """Grad checkpointing runs a training forward twice; in the second (`recomputing`) BatchNorm must give the same
+    output, bit for bit, but not update its running statistics or count a second time."""
+    torch.manual_seed(0)
+    bn = BatchNorm2d(channels, affine=affine)
+    x = torch.randn(4, channels, 8, 8).contiguous(memory_format=torch.channels_last)
+    scale = torch.tensor(0.3) if scaled else None
+    first = bn(x, scale=scale)
+    after_first = {k: v.clone() for k, v in bn.state_dict().items()}
+    assert not torch.equal(after_first["running_mean"], torch.zeros(channels))
+    with recomputing:
+        again = bn(x, scale=scale)
+    assert torch.equal(again, first)
+    assert all(torch.equal(v, after_first[k]) for k, v in bn.state_dict().items())
+    bn(x, scale=scale)  # and outside it, the statistics move again
+    assert not torch.equal(bn.running_mean, after_first["running_mean"])
+    assert bn.num_batches_tracked == 2
 
 
 @pytest.mark.parametrize("channels, channels_last", [(4, True), (8, True), (32, True), (8, False)])

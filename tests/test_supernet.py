@@ -69,6 +69,22 @@ def test_the_mixed_op_keeps_no_batchnorm_output_for_its_backward(stride):
     assert "ConvolutionBackward0" in kept and "NativeBatchNormBackward0" not in kept
 
 
+def test_grad_checkpointing_keeps_a_fraction_of_what_a_forward_pass_keeps():
+    """With grad checkpointing a training forward keeps each op's input, not its activations: the tensors saved
+    for the backward pass outside the recomputed ops come to a small part of the plain supernet's."""
+    torch.manual_seed(0)
+    model = SearchNetwork(num_classes=2, in_chans=1, init_channels=4, layers=3, stem_multiplier=2)
+    x = torch.randn(4, 1, 16, 16)
+    kept = {}
+    for on in (False, True):
+        model.set_grad_checkpointing(on)
+        sizes = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: sizes.append(t.numel()) or t, lambda t: t):
+            model(x)
+        kept[on] = sum(sizes)
+    assert kept[True] < 0.1 * kept[False], kept
+
+
 def test_mixed_op_builds_ops_without_affine_and_skips_none():
     mixed = MixedOp(4, 1)
     assert "none" not in mixed.names and len(mixed.ops) == len(PRIMITIVES) - 1

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.checkpoint import checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from darts_nexp.cli.train import main
@@ -13,6 +14,7 @@ from darts_nexp.data import DataConfig
 from darts_nexp.data.synthetic import ensure
 from darts_nexp.final.loss import Criterion, class_weights
 from darts_nexp.runs import Run
+from darts_nexp.space import ops
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "configs" / "smoke.yaml")
@@ -68,7 +70,8 @@ def test_smoke_run_writes_every_artifact(full_run):
 
 
 def test_resume_is_exact(full_run, unlabelled_test_data, tmp_path, monkeypatch, capsys):
-    """Interrupt after epoch 1 of 2, resume, and get the uninterrupted run's weights and metrics bit for bit."""
+    """Interrupt after epoch 1 of 2, resume, and get the uninterrupted run's weights and metrics bit for bit. The
+    resumed half runs with grad checkpointing, which recomputes each op in the backward pass and changes no number."""
     out = tmp_path / "resumed"
     real_save = Run.save_checkpoint
 
@@ -83,8 +86,10 @@ def test_resume_is_exact(full_run, unlabelled_test_data, tmp_path, monkeypatch, 
     assert e.value.code == 130 and f"--resume {out}" in capsys.readouterr().err
     assert not (out / "metrics.json").exists()
     monkeypatch.setattr(Run, "save_checkpoint", real_save)
-    main(["--resume", str(out), "--progress", "false"])
-    assert "resuming" in capsys.readouterr().out
+    recomputed = []
+    monkeypatch.setattr(ops, "checkpoint", lambda *a, **k: recomputed.append(1) or checkpoint(*a, **k))
+    main(["--resume", str(out), "--progress", "false", "--grad-checkpointing", "true"])
+    assert "resuming" in capsys.readouterr().out and recomputed
     a = torch.load(full_run.run_dir / "last.pt", weights_only=True)
     b = torch.load(out / "last.pt", weights_only=True)
     assert a["state_dict"].keys() == b["state_dict"].keys()

@@ -66,8 +66,8 @@ class Derivation:
 class SearchConfig(Derivation):
     """Settings of `darts-nexp search` (docs/search.md)."""
     # The latency table may move (a cleaned cache): its contents are checked again on resume.
-    RESUME_MAY_CHANGE = ("device", "threads", "amp", "channels_last", "compile", "progress", "genotype_out",
-                         "max_skips", "latency_table", "data.data_dir", "data.cache_dir")
+    RESUME_MAY_CHANGE = ("device", "threads", "amp", "channels_last", "grad_checkpointing", "compile", "progress",
+                         "genotype_out", "max_skips", "latency_table", "data.data_dir", "data.cache_dir")
     seed: int = 0
     """seeds the split, the data order and the supernet"""
     search_seeds: list[int] = field(default_factory=list)
@@ -150,6 +150,9 @@ class SearchConfig(Derivation):
     """bf16 autocast in every forward pass of the search, weight and architecture steps (CUDA only)"""
     channels_last: bool = True
     """the channels-last memory format for the supernet: faster on the CPU and the GPU (docs/benchmarks.md)"""
+    grad_checkpointing: bool = False
+    """keep only each operation's input in the forward pass and run it again in the backward pass: the same
+    gradients in about half the memory, for a third more time (docs/search.md)"""
     compile: bool = False
     """torch.compile the supernet: the first steps of an epoch are slow while it compiles (docs/search.md)"""
     progress: bool = True
@@ -235,6 +238,7 @@ def build(cfg: SearchConfig, device: torch.device, ranks: distributed.Ranks = di
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, cfg.epochs, eta_min=cfg.lr_min)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
+    model.set_grad_checkpointing(cfg.grad_checkpointing)
     if cfg.compile:
         compile_in_place(model)
     architect = Architect(model, cfg.order, cfg.arch_lr, tuple(cfg.arch_betas), cfg.arch_weight_decay,

@@ -43,8 +43,8 @@ from .lifecycle import keeping, open_run, run_epochs, start_run
 class TrainConfig:
     """Settings of `darts-nexp train` (docs/training.md)."""
     # epochs too: the exp schedule just goes on (a cosine one cannot, and is refused in run())
-    RESUME_MAY_CHANGE = ("device", "threads", "channels_last", "compile", "progress", "epochs", "data.data_dir",
-                         "data.cache_dir")
+    RESUME_MAY_CHANGE = ("device", "threads", "channels_last", "grad_checkpointing", "compile", "progress", "epochs",
+                         "data.data_dir", "data.cache_dir")
     model: str = "darts"
     """darts (the network of --genotype), or a torchvision classification model by name: resnet18, resnet50,
     resnext50_32x4d, wide_resnet50_2, densenet121, vgg16, efficientnet_b0, ... (an unknown name gets the list)"""
@@ -124,6 +124,9 @@ class TrainConfig:
     """bf16, or fp16 (with loss scaling)"""
     channels_last: bool = True
     """the channels-last memory format for the network: faster on the CPU and the GPU (docs/benchmarks.md)"""
+    grad_checkpointing: bool = False
+    """darts: keep only each operation's input in the forward pass and run it again in the backward pass: the same
+    gradients in less memory, for more time (docs/training.md)"""
     compile: bool = False
     """torch.compile the network: the first steps are slow while it compiles (docs/training.md)"""
     progress: bool = True
@@ -154,6 +157,8 @@ class TrainConfig:
                             f"from scratch (pass --model NAME, or drop --pretrained)")
         if self.model != DARTS and self.drop_path_rate:
             raise UserError(f"--drop-path-rate is for the darts network; {self.model} has its own (drop it)")
+        if self.model != DARTS and self.grad_checkpointing:
+            raise UserError(f"--grad-checkpointing is for the darts network, not {self.model}; drop it")
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
         check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
@@ -181,6 +186,18 @@ def build_model(cfg: TrainConfig, genotype: Optional[Genotype]) -> torch.nn.Modu
                       drop_path_rate=cfg.drop_path_rate) if cfg.model == DARTS else {}
     return create_model(cfg.model, num_classes=cfg.num_classes, in_chans=cfg.data.channels,
                         pretrained=cfg.pretrained, genotype=genotype, **darts_args)
+
+
+def place(cfg: TrainConfig, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The network on its device, in the memory format, with the checkpointing and the compilation cfg asks for."""
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if cfg.grad_checkpointing:
+        model.set_grad_checkpointing()
+    if cfg.compile:
+        compile_in_place(model, "forward_train")
+    return model
 
 
 def size_of(cfg: TrainConfig, model: torch.nn.Module, image_size: list[int]) -> dict:
@@ -363,11 +380,7 @@ def _train(cfg: TrainConfig, resume: bool, ranks: distributed.Ranks, device: tor
             model.genotype.save(run.file(GENOTYPE))
         print(f"{describe(cfg, getattr(model, 'genotype', None))}: {size['params'] / 1e6:.2f}M parameters, "
               f"{size['multiply_adds'] / 1e6:.0f}M multiply-adds per image")
-        model.to(device)
-        if cfg.channels_last:
-            model.to(memory_format=torch.channels_last)
-        if cfg.compile:
-            compile_in_place(model, "forward_train")
+        place(cfg, model, device)
         job = TrainJob(cfg, run, model, splits, ranks, device, state)
         start_epoch, history = (state["epoch"] + 1, state["history"]) if state is not None else (0, [])
         if state is not None:

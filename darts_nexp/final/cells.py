@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from ..errors import UserError
 from ..space import Genotype, create_op, edge_stride, preprocess_inputs
-from ..space.ops import dense_gradient
+from ..space.ops import call, dense_gradient
 from ..space.skeleton import CellSpec
 
 
@@ -58,13 +58,16 @@ class Cell(nn.Module):
         self.ops = nn.ModuleList(
             create_op(name, spec.C, edge_stride(spec.reduction, src), affine=True) for name, src in edges)
         self.droppable = [not isinstance(op, nn.Identity) for op in self.ops]
+        self.grad_checkpointing = False  # set by the network's set_grad_checkpointing
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
-        states = [self.pre0(s0), self.pre1(s1)]  # each (B, C, H, W)
+        ckpt = self.grad_checkpointing
+        states = [call(self.pre0, s0, grad_checkpointing=ckpt),
+                  call(self.pre1, s1, grad_checkpointing=ckpt)]  # each (B, C, H, W)
         for node in range(len(self.ops) // 2):
             total = 0
             for k in (2 * node, 2 * node + 1):
-                h = self.ops[k](states[self.inputs[k]])
+                h = call(self.ops[k], states[self.inputs[k]], grad_checkpointing=ckpt)
                 if self.training and drop_prob > 0 and self.droppable[k]:
                     h = drop_path(h, drop_prob)
                 total = total + h

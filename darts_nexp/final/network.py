@@ -80,6 +80,10 @@ class FinalNetwork(nn.Module):
         logits, tapped = self._run(x, (self.aux_tap,))
         return logits, self.aux_head(tapped[self.aux_tap])
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Run each cell's operations again in the backward pass instead of keeping their activations."""
+        self.body.set_grad_checkpointing(enable)
+
     def spec(self) -> dict:
         """What rebuilds this network, as a training checkpoint stores it (see runs.py)."""
         return {"name": "darts", "args": dict(self.model_args), "genotype": self.genotype.to_dict()}

@@ -6,9 +6,13 @@ mixed operations from this table with `affine=False`; the final network builds i
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 PRIMITIVES = (
     "none",
@@ -37,6 +41,8 @@ class BatchNorm2d(nn.BatchNorm2d):
 
     `scale`, a scalar tensor, multiplies the output inside the kernel, as an affine weight of scale on every
     channel: the supernet weighs each op's output by its softmax weight this way (supernet/mixed_op.py).
+
+    Inside `recomputing` a training forward leaves the running statistics alone (grad checkpointing).
     """
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
@@ -47,17 +53,48 @@ class BatchNorm2d(nn.BatchNorm2d):
         return self._normalise(x, scale)
 
     def _normalise(self, x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
-        if scale is None:
+        if scale is None and not (self.training and recomputing.depth):
             return super().forward(x)
         self._check_input_dim(x)
+        # contiguous: torch 2.14.1's channels-last CPU kernel reads a stride-0 (expanded) weight as if it were dense
+        weight = self.weight if scale is None else scale.expand(x.shape[1]).contiguous()
+        if self.training and recomputing.depth:
+            # The forward pass run again for the backward pass (grad checkpointing): the same batch statistics and
+            # output from the same kernel, but a momentum of 0 and no count, so that the running statistics are
+            # updated once per step, as without recomputation.
+            return F.batch_norm(x, self.running_mean, self.running_var, weight, self.bias, True, 0.0, self.eps)
         assert self.weight is None and self.track_running_stats and self.momentum is not None, \
             "scale is for the supernet's BatchNorm (affine=False, running statistics, a momentum)"
         if self.training:
             self.num_batches_tracked.add_(1)
-        # contiguous: torch 2.14.1's channels-last CPU kernel reads a stride-0 (expanded) weight as if it were dense
-        weight = scale.expand(x.shape[1]).contiguous()
         return F.batch_norm(x, self.running_mean, self.running_var, weight, None, self.training, self.momentum,
                             self.eps)
+
+
+class _Recomputing(threading.local):
+    """The context of a forward pass run again for the backward pass (grad checkpointing), in which BatchNorm
+    leaves its running statistics alone. Per thread, as on CUDA the backward pass runs in autograd's own thread;
+    reentrant, as a double backward recomputes a cell more than once."""
+
+    depth = 0
+
+    def __enter__(self):
+        self.depth += 1
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+
+
+recomputing = _Recomputing()
+
+
+def call(op: nn.Module, *args, grad_checkpointing: bool = False):
+    """op(*args); with grad_checkpointing, in a pass that records gradients, op keeps only its inputs (which the
+    cell keeps anyway, as its nodes) and runs again in the backward pass: far less memory for about one more forward
+    pass of time (docs/benchmarks.md). The gradients and the running statistics are the same, bit for bit."""
+    if grad_checkpointing and torch.is_grad_enabled():
+        return checkpoint(op, *args, use_reentrant=False, context_fn=lambda: (contextlib.nullcontext(), recomputing))
+    return op(*args)
 
 
 def dense_gradient(t: torch.Tensor) -> torch.Tensor:

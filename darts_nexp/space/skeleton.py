@@ -158,6 +158,11 @@ class CellStack(nn.Module):
         self.cells = nn.ModuleList(make_cell(spec) for spec in self.specs)
         self.out_channels = self.specs[-1].C_out if self.specs else stem_channels(stem, C, stem_multiplier)[0]
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Run each cell's operations again in the backward pass instead of keeping their activations (ops.call)."""
+        for cell in self.cells:
+            cell.grad_checkpointing = enable
+
     def forward(self, x, cell_args=lambda cell: (), taps: tuple[int, ...] = ()):
         s0, s1 = self.stem(x)
         tapped = {}

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from ..space import edge_inputs, edge_stride, preprocess_inputs
+from ..space.ops import call
 from ..space.skeleton import CellSpec
 from .mixed_op import MixedOp
 
@@ -22,15 +23,19 @@ class SearchCell(nn.Module):
         self.pre0, self.pre1 = preprocess_inputs(spec, affine=False)
         self.edges = nn.ModuleList(MixedOp(spec.C, edge_stride(spec.reduction, src), partial)
                                    for src, _ in edge_inputs(nodes))
+        self.grad_checkpointing = False  # set by the network's set_grad_checkpointing
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
                 edge_weights: torch.Tensor | None = None) -> torch.Tensor:
         """weights: (edges, len(PRIMITIVES)) softmax of this cell type's alpha; edge_weights: (edges,) the edge
         normalisation of PC-DARTS, each node's incoming edges summing to 1, or None."""
-        states = [self.pre0(s0), self.pre1(s1)]  # each (B, C, H, W)
+        ckpt = self.grad_checkpointing
+        states = [call(self.pre0, s0, grad_checkpointing=ckpt),
+                  call(self.pre1, s1, grad_checkpointing=ckpt)]  # each (B, C, H, W)
         edge = 0
         for _ in range(self.nodes):
-            outs = [self.edges[edge + i](h, weights[edge + i]) for i, h in enumerate(states)]
+            outs = [call(self.edges[edge + i], h, weights[edge + i], grad_checkpointing=ckpt)
+                    for i, h in enumerate(states)]
             if edge_weights is not None:
                 outs = [edge_weights[edge + i] * o for i, o in enumerate(outs)]
             states.append(sum(outs))

@@ -81,6 +81,10 @@ class SearchNetwork(nn.Module):
             if isinstance(m, MixedOp):
                 m.aux_skip = weight
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Run each cell's operations again in the backward pass instead of keeping their activations."""
+        self.body.set_grad_checkpointing(enable)
+
     def fuse_convolutions(self, on: bool = True) -> None:
         """Run the first depthwise convolutions of each edge's sep and dil convs as one (mixed_op.py): the same
         math, another speed (docs/benchmarks.md)."""
