@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--grad-checkpointing", action="store_true", help="each cell run again in the backward pass")
+    parser.add_argument("--grad-checkpointing", action="store_true", help="each op run again in the backward pass")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
     parser.add_argument("--net", choices=tuple(NETS), default="benchmark")
     parser.add_argument("--bf16", action="store_true", help="each mode also under bf16 autocast, interleaved")

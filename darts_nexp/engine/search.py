@@ -152,7 +152,7 @@ class SearchConfig(Derivation):
     """the channels-last memory format for the supernet: faster on the CPU and the GPU (docs/benchmarks.md)"""
     grad_checkpointing: bool = False
     """keep only each operation's input in the forward pass and run it again in the backward pass: the same
-    gradients in about half the memory, for a third more time (docs/search.md)"""
+    numbers in half the memory or less, for 1.2-2x the time (docs/search.md)"""
     compile: bool = False
     """torch.compile the supernet: the first steps of an epoch are slow while it compiles (docs/search.md)"""
     progress: bool = True

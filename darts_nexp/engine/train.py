@@ -126,7 +126,7 @@ class TrainConfig:
     """the channels-last memory format for the network: faster on the CPU and the GPU (docs/benchmarks.md)"""
     grad_checkpointing: bool = False
     """darts: keep only each operation's input in the forward pass and run it again in the backward pass: the same
-    gradients in less memory, for more time (docs/training.md)"""
+    numbers in less memory, for more time (docs/training.md)"""
     compile: bool = False
     """torch.compile the network: the first steps are slow while it compiles (docs/training.md)"""
     progress: bool = True

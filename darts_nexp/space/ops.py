@@ -74,7 +74,7 @@ class BatchNorm2d(nn.BatchNorm2d):
 class _Recomputing(threading.local):
     """The context of a forward pass run again for the backward pass (grad checkpointing), in which BatchNorm
     leaves its running statistics alone. Per thread, as on CUDA the backward pass runs in autograd's own thread;
-    reentrant, as a double backward recomputes a cell more than once."""
+    reentrant, as a double backward recomputes an op more than once."""
 
     depth = 0
 
