@@ -110,6 +110,15 @@ def check_at_least(cfg, **minimum: int) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be {low} or more (got {value})")
 
 
+def check_recompute(cfg) -> None:
+    """--grad-checkpointing with --compile: dynamo refuses a checkpoint whose recomputation runs in a context of
+    ours (the one that keeps BatchNorm's statistics from updating twice), so the combination stops at the first
+    step with an internal error. Refused here, before anything runs."""
+    if cfg.grad_checkpointing and cfg.compile:
+        raise UserError("--grad-checkpointing and --compile do not work together (torch.compile cannot trace the "
+                        "recomputation); drop one of them: --compile for speed, --grad-checkpointing for memory")
+
+
 def check_optimiser(cfg, positive: tuple[str, ...], at_least_zero: tuple[str, ...]) -> None:
     """The numeric ranges every optimiser setting shares: finite, `positive` ones > 0, `at_least_zero` ones >= 0,
     and a momentum (when the config has one) in [0, 1)."""

@@ -100,6 +100,7 @@ def test_unknown_model_lists_the_valid_names(capsys):
     (["--genotype", str(V2), "--pretrained", "imagenet", "--summary"], "--pretrained imagenet is for torchvision"),
     (["--model", "resnet18", "--drop-path-rate", "0.2", "--summary"], "--drop-path-rate is for the darts"),
     (["--model", "resnet18", "--grad-checkpointing", "true", "--summary"], "--grad-checkpointing is for the darts"),
+    (["--grad-checkpointing", "true", "--compile", "true", "--summary"], "--grad-checkpointing and --compile"),
     (["--model", "resnet18", "--backbone-lr-scale", "0", "--summary"], "--backbone-lr-scale"),
     (["--model", "resnet18", "--freeze-epochs", "-1", "--summary"], "--freeze-epochs"),
     (["--model", "vit_b_16", "--summary", "--image-size", "64", "64"], "vit_b_16 cannot take 64x64 images"),

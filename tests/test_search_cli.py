@@ -96,6 +96,7 @@ def test_resume_equals_uninterrupted_run(finished_run, data_dir, tmp_path, monke
     (["--order", "third"], "--order"),
     (["--resume", "/no/such/run"], "/no/such/run"),
     (["--config", "/no/such.yaml"], "/no/such.yaml"),
+    (["--grad-checkpointing", "true", "--compile", "true"], "--grad-checkpointing and --compile"),
 ])
 def test_bad_input_is_a_clean_error(args, message, capsys):
     with pytest.raises(SystemExit) as stop:

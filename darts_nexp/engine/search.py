@@ -21,7 +21,7 @@ import yaml
 from .. import distributed
 from ..bilevel import Architect, search_epoch
 from ..deploy import lut
-from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser
+from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser, check_recompute
 from ..data import Batches, DataConfig, check_splits, search_splits
 from ..errors import Diverged, UserError
 from ..io import WriteFailed, write_atomic
@@ -210,6 +210,7 @@ class SearchConfig(Derivation):
         if self.hvp == "exact" and self.order == "first":
             raise UserError("--hvp exact is the second order's Hessian-vector product; the first order takes none: "
                             "pass --order second, or drop --hvp")
+        check_recompute(self)
         check_optimiser(self, positive=("lr", "arch_lr", "grad_clip"), at_least_zero=("lr_min", "weight_decay",
                                                                                      "arch_weight_decay"))
 

@@ -19,7 +19,7 @@ import yaml
 from .. import distributed
 from ..band import check_band_options, choose_band, describe_band, require_defects
 from ..calibration import calibration_of, describe_calibration, fit_calibration
-from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser, to_dict
+from ..config import DEFAULT_IN_HELP, check_at_least, check_optimiser, check_recompute, to_dict
 from ..data import Batches, DataConfig, train_splits
 from ..deploy import lut
 from ..deploy.latency import model_latency
@@ -159,6 +159,7 @@ class TrainConfig:
             raise UserError(f"--drop-path-rate is for the darts network; {self.model} has its own (drop it)")
         if self.model != DARTS and self.grad_checkpointing:
             raise UserError(f"--grad-checkpointing is for the darts network, not {self.model}; drop it")
+        check_recompute(self)
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
         check_threshold_options(self.threshold_cost_ratio, self.threshold_max_fpr)
