@@ -181,7 +181,7 @@ def test_every_batchnorm_gets_a_dense_gradient_channels_last():
 
 def test_grad_checkpointing_gives_the_same_gradients_with_drop_path_and_the_auxiliary_head():
     """Each op run again in the backward pass: the same drop-path draws (checkpointing replays the random state),
-    so the gradients, the running statistics and the auxiliary logits are bit for bit the plain network's."""
+    so the gradients (through both heads) and the running statistics are bit for bit the plain network's."""
     torch.manual_seed(0)
     plain = FinalNetwork(genotype("darts_v2"), init_channels=8, layers=3, stem="cifar", drop_path_rate=0.3)
     plain.to(memory_format=torch.channels_last)
