@@ -12,8 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import darts_nexp.engine.search as search_cli
 from darts_nexp.cli.search import main
 from darts_nexp.runs import load_checkpoint
-from darts_nexp.space import ops
-from darts_nexp.space import Genotype
+from darts_nexp.space import Genotype, ops
 
 SMOKE = str(Path(__file__).resolve().parents[1] / "configs/smoke.yaml")
 

@@ -53,12 +53,13 @@ class BatchNorm2d(nn.BatchNorm2d):
         return self._normalise(x, scale)
 
     def _normalise(self, x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
-        if scale is None and not (self.training and recomputing.depth):
+        recompute = self.training and recomputing.depth > 0
+        if scale is None and not recompute:
             return super().forward(x)
         self._check_input_dim(x)
         # contiguous: torch 2.14.1's channels-last CPU kernel reads a stride-0 (expanded) weight as if it were dense
         weight = self.weight if scale is None else scale.expand(x.shape[1]).contiguous()
-        if self.training and recomputing.depth:
+        if recompute:
             # The forward pass run again for the backward pass (grad checkpointing): the same batch statistics and
             # output from the same kernel, but a momentum of 0 and no count, so that the running statistics are
             # updated once per step, as without recomputation.
