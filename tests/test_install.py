@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from darts_nexp.cli.main import COMMANDS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHECK = """
@@ -43,3 +45,13 @@ def test_a_plain_install_runs_every_command(tmp_path):
     script = subprocess.run([str(target / "bin" / "darts-nexp"), "--help"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert script.returncode == 0 and "protocol" in script.stdout, script.stderr[-2000:]
+
+
+def test_the_overview_loads_no_command():
+    """`darts-nexp --help` lists every command from its module's source, without loading the commands, the engine
+    or torchvision (seconds of imports)."""
+    code = ("import sys\nfrom darts_nexp.cli.main import main\nmain(['--help'])\n"
+            "print('loaded:', *[m for m in sys.modules if m.startswith(('darts_nexp.engine', 'torchvision'))])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert all(f"  {name} " in out for name in COMMANDS)
+    assert out.rstrip().splitlines()[-1] == "loaded:"
