@@ -10,7 +10,7 @@ Steps, channels-last, 2 threads, float32 on the CPU:
 - weight, first: search_step.py's steps of the supernet `make demo` searches (--net demo: C=4, 3 cells, batch 16
   of 1x64x64; --net benchmark: C=8, 5 cells, 3x64x64);
 - train: a training step of the demo's network (DARTS_V2, C=10, 6 cells, CIFAR stem, auxiliary head weighted 0.4,
-  batch 32 of 1x64x64, AdamW), as benchmarks/same_math.py section 5 takes it.
+  batch 32 of 1x64x64, AdamW): same_math.py's demo_training_step, as its section 5 takes it.
 
     python benchmarks/page_faults.py [--steps 9] [--rounds 3] [--cases weight first train] [--net demo]
 """
@@ -23,10 +23,10 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from same_math import demo_training_step
+from search_step import setup
 
 from darts_nexp.runtime import keep_freed_memory, peak_memory_mb
 
@@ -34,33 +34,13 @@ CASES = ("weight", "first", "train")
 SETTINGS = {"glibc default": False, "kept (the commands')": True}
 
 
-def training_step(threads: int):
-    from darts_nexp.final import FinalNetwork
-    from darts_nexp.space import Genotype
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    genotype = Genotype.load(Path(__file__).resolve().parents[1] / "genotypes" / "darts_v2.yaml")
-    model = FinalNetwork(genotype, init_channels=10, layers=6, stem="cifar").to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    x = torch.randn(32, 1, 64, 64).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 2, (32,))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        logits, aux = model.forward_train(x)
-        (F.cross_entropy(logits, y) + 0.4 * F.cross_entropy(aux, y)).backward()
-        opt.step()
-    return step
-
-
 def child(case: str, keep: bool, steps: int, net: str, threads: int) -> dict:
     """One setting, one case, in this process: per-step medians of wall and system time, and minor faults."""
     applied = keep_freed_memory() if keep else False
     if case == "train":
-        step = training_step(threads)
+        torch.set_num_threads(threads)
+        step = demo_training_step()
     else:
-        from search_step import setup
         supernet_step = setup("cpu", threads, True, net)
 
         def step():

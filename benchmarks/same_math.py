@@ -184,14 +184,12 @@ def kernel_runs(what: str, C: int, size: int, kernel: int = 3) -> dict:
             "ours": _forward_backward(convs[2].to(memory_format=torch.channels_last), cl)}
 
 
-def bn_rule_runs() -> dict[str, dict]:
-    """5.: {step: {"rule on" / "rule off": one step}}; each step's two variants train the same model."""
-    import darts_nexp.space.ops as ops
+def demo_training_step():
+    """One training step of the demo's network (DARTS_V2, C=10, 6 cells, CIFAR stem, auxiliary head weighted 0.4,
+    batch 32 of 1x64x64, AdamW), channels-last; every call trains the same model on the same batch."""
     from darts_nexp.final import FinalNetwork
     from darts_nexp.space import Genotype
-    from search_step import setup
 
-    supernet_step = setup("cpu", torch.get_num_threads(), True, "demo")
     torch.manual_seed(0)
     model = FinalNetwork(Genotype.load(DARTS_V2), init_channels=10, layers=6, stem="cifar")
     model.to(memory_format=torch.channels_last)
@@ -204,6 +202,16 @@ def bn_rule_runs() -> dict[str, dict]:
         logits, aux = model.forward_train(x)
         (F.cross_entropy(logits, y) + 0.4 * F.cross_entropy(aux, y)).backward()
         opt.step()
+    return train_step
+
+
+def bn_rule_runs() -> dict[str, dict]:
+    """5.: {step: {"rule on" / "rule off": one step}}; each step's two variants train the same model."""
+    import darts_nexp.space.ops as ops
+    from search_step import setup
+
+    supernet_step = setup("cpu", torch.get_num_threads(), True, "demo")
+    train_step = demo_training_step()
 
     def under(limit: int, step):
         def fn():
