@@ -66,7 +66,7 @@ def keep_freed_memory() -> bool:
     top of its heap), so each step of a small network faulted in hundreds of MB of zeroed pages again: about 100,000
     page faults and a third of a second of system time in a training step of the demo's network (docs/benchmarks.md,
     "Freed memory kept for reuse"). Serving blocks up to 32 MiB from the heap and never trimming it reuses the same
-    pages step after step; the process then holds its peak until it exits, and the peak itself does not change.
+    pages step after step; the process then holds its peak until it exits (a peak that can be a little higher).
     Larger blocks (a full-resolution batch) are still mapped fresh. Not on other C libraries, nor when the
     environment chooses (MALLOC_SETTINGS, or malloc tunables in GLIBC_TUNABLES)."""
     if sys.platform != "linux" or any(os.environ.get(name) for name in MALLOC_SETTINGS):
