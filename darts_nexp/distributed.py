@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import RankError, UserError
+from .launcher import launch_rank, launched
 
 # A rank that dies mid-step leaves the others waiting in a collective; they give up after this long (torchrun
 # normally ends them sooner, as soon as it sees the dead one).
@@ -133,16 +134,6 @@ class Ranks:
 
 
 SINGLE = Ranks()
-
-
-def launched() -> bool:
-    """Whether torchrun (or another launcher that sets WORLD_SIZE) started this process as one of several."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def launch_rank() -> int:
-    """This process's rank as the launcher set it (RANK), known before the ranks meet; 0 without torchrun."""
-    return int(os.environ.get("RANK", "0")) if launched() else 0
 
 
 def start(device: torch.device) -> tuple[Ranks, torch.device]:

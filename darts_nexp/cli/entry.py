@@ -7,8 +7,8 @@ import logging
 import os
 import sys
 
-from ..distributed import launch_rank
 from ..errors import Interrupted, UserError
+from ..launcher import launch_rank
 
 
 def _out_of_memory(e: BaseException) -> bool:
