@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "darts_nexp"
 
 # Lowest first. A module may import its own package and the layers below its own; not a sibling of its layer.
 LAYERS = [
-    {"errors", "version"},
+    {"errors", "version", "launcher"},
     {"io", "page"},
     {"config", "metrics", "calibration", "band", "runtime", "localisation"},
     {"distributed", "runs", "plots"},
