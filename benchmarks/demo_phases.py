@@ -97,17 +97,16 @@ def instrument() -> None:
 
 def scoring(batch_sizes: list[int], n: int) -> None:
     """ms per image of a no-grad forward pass of each demo network, at each batch size, median of 3 passes."""
-    import statistics
-
     import torch
     from search_step import NETS
 
+    from darts_nexp.deploy.latency import median_seconds
     from darts_nexp.final import FinalNetwork
     from darts_nexp.runtime import start_runtime
     from darts_nexp.space import Genotype
     from darts_nexp.supernet import SearchNetwork
 
-    start_runtime("cpu", None)  # the commands' threads and malloc setting
+    cpu = start_runtime("cpu", None)  # the commands' threads and malloc setting
     torch.manual_seed(0)
     nets = {"supernet": SearchNetwork(num_classes=2, stem="cifar", **NETS["demo"]),
             "network": FinalNetwork(Genotype.load("darts_v2"), init_channels=10, layers=6, stem="cifar")}
@@ -118,14 +117,9 @@ def scoring(batch_sizes: list[int], n: int) -> None:
         row = []
         for b in batch_sizes:
             chunks = [x.contiguous(memory_format=torch.channels_last) for x in images.split(b)]
-            times = []
             with torch.no_grad():
-                for _ in range(4):  # the first pass warms up
-                    start = time.perf_counter()
-                    for x in chunks:
-                        model(x)
-                    times.append(time.perf_counter() - start)
-            row.append(1000 * statistics.median(times[1:]) / n)
+                seconds = median_seconds(lambda: [model(x) for x in chunks], cpu, warmup=1, repeats=3)
+            row.append(1000 * seconds / n)
         print(f"{name:<10} " + " ".join(f"{ms:>10.2f}" for ms in row))
 
 
